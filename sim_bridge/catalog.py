@@ -6,7 +6,6 @@ users) lives in :mod:`sim_bridge.world`.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from sim_bridge import columns as C
+from sim_bridge.atomic import atomic_write_text
 
 
 class CatalogError(ValueError):
@@ -95,10 +95,3 @@ def write_catalog(catalog: Catalog, path: str | Path) -> None:
         obj[C.POP] = int(row.pop) if float(row.pop).is_integer() else float(row.pop)
         lines.append(json.dumps(obj))
     atomic_write_text(path, "\n".join(lines) + "\n")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and rename, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
