@@ -1,0 +1,136 @@
+"""``python -m model.train``: train one configuration from botify logs and export it.
+
+    python -m model.train --config configs/train.yaml [--variant NAME] --logs PATH
+        [--catalog PATH] --out DIR [--device auto|cpu|cuda] [--seed S] [--force]
+    python -m model.train --config configs/train.yaml [--variant NAME] --dry-run --n-tracks N
+
+Writes into --out: checkpoint.pt, recommendations.json (botify JSON lines, top-100 per user),
+item_embeddings.npy + item_ids.npy, metrics.json. Errors print one line and exit non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from sim_bridge.atomic import atomic_write_text
+from sim_bridge.catalog import CatalogError, read_catalog
+from sim_bridge.configio import ConfigError, with_overrides
+
+from model.checkpoint import data_maps, save_checkpoint
+from model.config import ExperimentConfig, load_experiment_config
+from model.dssm import DSSM, count_parameters
+from model.features import build_training_data
+from model.infer import item_embeddings, recommend, write_item_embeddings, write_user_recs_jsonl
+from model.train import train
+
+OUTPUTS = ("checkpoint.pt", "recommendations.json", "item_embeddings.npy", "item_ids.npy", "metrics.json")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__.split("\n")[0])
+    p.add_argument("--config", required=True, help="experiment YAML (features/model/train)")
+    p.add_argument("--variant", help="a name under variants: in seed_variants.yaml beside --config")
+    p.add_argument("--logs", help="botify logs (JSON lines or Parquet)")
+    p.add_argument("--catalog", help="tracks.json (default: tracks.json beside --logs)")
+    p.add_argument("--out", help="output folder (must be empty unless --force)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--seed", type=int, help="sets features.seed and train.seed")
+    p.add_argument("--k", type=int, default=100, help="recommendations per user")
+    p.add_argument("--force", action="store_true", help="overwrite our files in a non-empty --out")
+    p.add_argument("--dry-run", action="store_true", help="build the model, print its size, no data")
+    p.add_argument("--n-tracks", type=int, default=50_000, help="catalog size for --dry-run")
+    p.add_argument("--n-items", type=int, help="kept tracks for --dry-run (default: --n-tracks)")
+    p.add_argument("--n-genres", type=int, default=20, help="genres for --dry-run")
+    return p.parse_args(argv)
+
+
+def read_events(path: Path) -> pd.DataFrame:
+    """Botify logs via ``sim_bridge.logs.read_logs``; plain JSON lines / Parquet if it is absent."""
+    try:
+        from sim_bridge.logs import read_logs
+    except ImportError:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_json(path, lines=True)
+    return read_logs(path)
+
+
+def write_recs(recs, path: Path) -> None:
+    try:
+        from sim_bridge.recfile import write_user_recs
+    except ImportError:
+        write_user_recs_jsonl(recs, path)
+        return
+    write_user_recs(recs, path)
+
+
+def dry_run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
+    n_items = args.n_items or args.n_tracks
+    model = DSSM(cfg.model, args.n_tracks, n_items, args.n_genres)
+    print(json.dumps({"parameters": count_parameters(model), "n_tracks": args.n_tracks,
+                      "n_items": n_items, "n_genres": args.n_genres}))
+    return 0
+
+
+def check_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise FileExistsError(f"--out {out} is not empty; pass --force to overwrite its files")
+
+
+def run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
+    if not args.logs or not args.out:
+        raise ConfigError("--logs and --out are required unless --dry-run")
+    logs, out = Path(args.logs), Path(args.out)
+    catalog_path = Path(args.catalog) if args.catalog else logs.parent / "tracks.json"
+    for what, path in (("--logs", logs), ("catalog", catalog_path)):
+        if not path.is_file():
+            raise FileNotFoundError(f"{what}: no such file {path}")
+    check_out(out, args.force)
+    t0 = time.perf_counter()
+    data = build_training_data(read_events(logs), read_catalog(catalog_path), cfg.features)
+    t_data = time.perf_counter() - t0
+    print(f"data: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test triplets, "
+          f"{data.n_items} items, {len(data.user_ids)} users ({t_data:.1f}s)", flush=True)
+
+    def progress(row: dict) -> None:
+        print(f"epoch {row['epoch']:3d}  train {row['train_loss']:.5f}  val {row['val_loss']:.5f}  "
+              f"lr {row['lr']:.2e}  {row['seconds']:.1f}s", flush=True)
+
+    result = train(cfg, data, on_epoch=progress, device=args.device)
+    t1 = time.perf_counter()
+    recs = recommend(result.model, data, k=args.k, device=args.device)
+    out.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out / "checkpoint.pt", result.model, cfg, data_maps(data))
+    write_recs(recs, out / "recommendations.json")
+    write_item_embeddings(out, item_embeddings(result.model, data, args.device), data.track_ids)
+    metrics = {
+        "variant": args.variant, "parameters": count_parameters(result.model),
+        "best_val_loss": result.best_val_loss, "best_epoch": result.best_epoch, "epochs": result.epochs,
+        "stopped_early": result.stopped_early, "train_seconds": result.seconds,
+        "data_seconds": t_data, "recommend_seconds": time.perf_counter() - t1, "device": result.device,
+        "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
+        "n_items": data.n_items, "n_users": len(data.user_ids), "history": result.history,
+    }
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    print(f"best val {result.best_val_loss:.5f} at epoch {result.best_epoch}/{result.epochs}, "
+          f"{result.seconds:.1f}s train; wrote {', '.join(OUTPUTS)} to {out}", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        cfg = load_experiment_config(args.config, args.variant)
+        if args.seed is not None:
+            cfg = with_overrides(cfg, {"features.seed": args.seed, "train.seed": args.seed})
+        return dry_run(cfg, args) if args.dry_run else run(cfg, args)
+    except (ConfigError, CatalogError, FileNotFoundError, FileExistsError, ValueError, RuntimeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

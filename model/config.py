@@ -1,0 +1,86 @@
+"""The experiment configuration: features + model + train, loaded from YAML at the edge.
+
+``configs/train.yaml`` holds all three sections (the seed's best). A *variant* is a named entry
+under the top-level ``variants:`` key of ``configs/seed_variants.yaml``: a mapping of dotted keys
+(``model.hidden_dim: 64``). Variants describe the seed's nine rows, so each one starts from the
+seminar baseline, not from train.yaml's values::
+
+    config = train.yaml  →  seed_variants.yaml ``seminar:`` overrides  →  the variant's overrides
+
+Every override goes through ``configio.with_overrides``, so unknown keys and wrong types fail
+with the dotted key's name, as do the ``__post_init__`` checks of each section.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim_bridge.configio import ConfigError, from_dict, read_yaml, with_overrides
+
+from model.dssm import DSSMConfig
+from model.features import FeatureConfig
+from model.train_config import TrainConfig
+
+DEFAULT_VARIANTS = Path(__file__).resolve().parent.parent / "configs" / "seed_variants.yaml"
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything one training run needs."""
+
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: DSSMConfig = field(default_factory=DSSMConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def load_experiment_config(path: str | Path, variant: str | None = None,
+                           variants_path: str | Path | None = None) -> ExperimentConfig:
+    """Load ``path``; with ``variant``, apply ``seminar:`` then that variant from ``variants_path``.
+
+    ``variants_path`` defaults to ``seed_variants.yaml`` beside ``path``, else the repo's copy.
+    """
+    data = read_yaml(path)
+    try:
+        cfg = from_dict(ExperimentConfig, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    if variant is None:
+        return cfg
+    vpath = Path(variants_path) if variants_path else Path(path).with_name("seed_variants.yaml")
+    if variants_path is None and not vpath.is_file():
+        vpath = DEFAULT_VARIANTS
+    base, variants = read_variants(vpath)
+    if variant not in variants:
+        raise ConfigError(f"{vpath}: unknown variant '{variant}' (known: {', '.join(variants)})")
+    try:
+        return with_overrides(with_overrides(cfg, base), variants[variant])
+    except ConfigError as exc:
+        raise ConfigError(f"{vpath}: variant '{variant}': {exc}") from None
+
+
+def read_variants(path: str | Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(seminar overrides, {variant name: overrides}) from a seed_variants.yaml, keys flattened."""
+    data = read_yaml(path)
+    unknown = sorted(set(data) - {"seminar", "variants"})
+    if unknown or "variants" not in data:
+        raise ConfigError(f"{path}: expected top-level keys 'seminar' and 'variants', got {sorted(data)}")
+    variants = data["variants"] or {}
+    if not isinstance(variants, dict):
+        raise ConfigError(f"{path}: 'variants' must be a mapping of name → overrides")
+    flat = {name: flatten(v or {}, where=f"variants.{name}") for name, v in variants.items()}
+    return flatten(data.get("seminar") or {}, where="seminar"), flat
+
+
+def flatten(mapping: Any, prefix: str = "", where: str = "") -> dict[str, Any]:
+    """Nested mappings and dotted keys → one flat dict of dotted keys."""
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{where or prefix}: expected a mapping, got {type(mapping).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            out.update(flatten(value, full, where))
+        else:
+            out[full] = value
+    return out

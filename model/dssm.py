@@ -1,0 +1,154 @@
+"""The seminar's two-tower DSSM and the seed's options (DESIGN §9).
+
+Item tower (item index → embedding):
+    genres [G] ─linear, no bias─► hidden [H]
+    [pop, hidden (, item-id embedding)] ─dense block─► dense [D]
+    [hidden, dense] ─linear─► out [D] ─norm─►
+User tower (padded history of catalog ids + 1 → embedding):
+    EmbeddingBag(n_tracks + 1, D, mean, padding 0) ─► bag [D] ─dense block─► dense [D]
+    [bag, dense] ─linear─► out [D] ─norm─►
+Dense block: depth 1 = Linear(in, D) + act (the seminar); depth n ≥ 2 = the seed's bottleneck
+in → D/2 → … → D, an activation after every layer (so depth 1 is exactly the seminar's layer).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sim_bridge.configio import ConfigError
+
+NORMS = ("none", "layernorm", "l2")
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
+
+
+@dataclass
+class DSSMConfig:
+    """Model shape. Defaults are the seminar's; ``margin`` is the triplet loss margin (L2)."""
+
+    hidden_dim: int = 32
+    embedding_dim: int = 64
+    dense_depth: int = 1
+    norm: str = "none"  # none | layernorm | l2 (unit-length outputs)
+    activation: str = "relu"
+    margin: float = 0.4
+    item_id_embedding: bool = False  # learn a per-item vector in the item tower (off in the seminar)
+    sparse_bag: bool = True  # sparse gradients for the 50,001-row bag (SparseAdam); math unchanged
+
+    def __post_init__(self) -> None:
+        for key in ("hidden_dim", "embedding_dim", "dense_depth"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key}: must be >= 1, got {getattr(self, key)}")
+        if self.dense_depth > 1 and self.embedding_dim < 2:
+            raise ConfigError("model.embedding_dim: must be >= 2 for a bottleneck dense block")
+        if self.norm not in NORMS:
+            raise ConfigError(f"model.norm: expected one of {NORMS}, got {self.norm!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"model.activation: expected one of {tuple(ACTIVATIONS)}, got {self.activation!r}")
+        if not self.margin > 0:
+            raise ConfigError(f"model.margin: must be > 0, got {self.margin}")
+
+
+def dense_block(cfg: DSSMConfig, in_dim: int) -> nn.Sequential:
+    """in → D (depth 1) or in → D/2 → … → D (bottleneck), activation after each layer."""
+    d = cfg.embedding_dim
+    widths = [in_dim] + [max(1, d // 2)] * (cfg.dense_depth - 1) + [d]
+    layers: list[nn.Module] = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(a, b), ACTIVATIONS[cfg.activation]()]
+    return nn.Sequential(*layers)
+
+
+class OutputNorm(nn.Module):
+    """none | LayerNorm | L2 normalisation of a tower's output."""
+
+    def __init__(self, kind: str, dim: int):
+        super().__init__()
+        self.kind = kind
+        self.ln = nn.LayerNorm(dim) if kind == "layernorm" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.ln is not None:
+            return self.ln(x)
+        return F.normalize(x, dim=-1) if self.kind == "l2" else x
+
+
+class ItemTower(nn.Module):
+    """Item index [B] → embedding [B, D]; item features live in buffers (saved with the weights)."""
+
+    def __init__(self, cfg: DSSMConfig, n_items: int, n_genres: int):
+        super().__init__()
+        self.register_buffer("genres", torch.zeros(n_items, n_genres))  # [K, G]
+        self.register_buffer("pop", torch.zeros(n_items))  # [K]
+        self.genre_proj = nn.Linear(n_genres, cfg.hidden_dim, bias=False)
+        id_dim = cfg.embedding_dim if cfg.item_id_embedding else 0
+        self.item_id = nn.Embedding(n_items, id_dim, sparse=cfg.sparse_bag) if id_dim else None
+        self.dense = dense_block(cfg, 1 + cfg.hidden_dim + id_dim)
+        self.out = nn.Linear(cfg.hidden_dim + cfg.embedding_dim, cfg.embedding_dim)
+        self.norm = OutputNorm(cfg.norm, cfg.embedding_dim)
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        hidden = self.genre_proj(self.genres[items])  # [B, H]
+        parts = [self.pop[items, None], hidden]  # [B, 1], [B, H]
+        if self.item_id is not None:
+            parts.append(self.item_id(items))  # [B, D]
+        dense = self.dense(torch.cat(parts, dim=1))  # [B, D]
+        return self.norm(self.out(torch.cat([hidden, dense], dim=1)))
+
+
+class UserTower(nn.Module):
+    """History [B, L] (catalog id + 1, 0 = padding) → embedding [B, D]."""
+
+    def __init__(self, cfg: DSSMConfig, n_tracks: int):
+        super().__init__()
+        d = cfg.embedding_dim
+        self.bag = nn.EmbeddingBag(n_tracks + 1, d, mode="mean", padding_idx=0, sparse=cfg.sparse_bag)
+        self.dense = dense_block(cfg, d)
+        self.out = nn.Linear(2 * d, d)
+        self.norm = OutputNorm(cfg.norm, d)
+
+    def forward(self, history: torch.Tensor) -> torch.Tensor:
+        bag = self.bag(history)  # [B, D]; all-padding rows give zeros
+        return self.norm(self.out(torch.cat([bag, self.dense(bag)], dim=1)))
+
+
+class DSSM(nn.Module):
+    """Two towers scored by L2 distance; trained with a triplet margin loss."""
+
+    def __init__(self, cfg: DSSMConfig, n_tracks: int, n_items: int, n_genres: int):
+        super().__init__()
+        self.cfg = cfg
+        self.dims = {"n_tracks": n_tracks, "n_items": n_items, "n_genres": n_genres}
+        self.item_tower = ItemTower(cfg, n_items, n_genres)
+        self.user_tower = UserTower(cfg, n_tracks)
+
+    def set_item_features(self, genres, pop) -> None:
+        """Copy item features (numpy or tensors, [K, G] and [K]) into the buffers."""
+        self.item_tower.genres.copy_(torch.as_tensor(genres, dtype=torch.float32))
+        self.item_tower.pop.copy_(torch.as_tensor(pop, dtype=torch.float32))
+
+    def forward(self, history: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        """Mean triplet margin loss of a batch: history [B, L], pos/neg item indices [B]."""
+        user = self.user_tower(history)
+        return F.triplet_margin_loss(user, self.item_tower(pos), self.item_tower(neg), margin=self.cfg.margin, p=2)
+
+    def sparse_parameters(self) -> list[nn.Parameter]:
+        """Parameters with sparse gradients (for SparseAdam); empty when ``sparse_bag`` is off."""
+        if not self.cfg.sparse_bag:
+            return []
+        mods = [self.user_tower.bag] + ([self.item_tower.item_id] if self.item_tower.item_id is not None else [])
+        return [m.weight for m in mods]
+
+
+def build_model(cfg: DSSMConfig, data) -> DSSM:
+    """A DSSM sized for ``data`` (a TrainingData) with its item features loaded."""
+    model = DSSM(cfg, data.n_tracks, data.n_items, data.n_genres)
+    model.set_item_features(data.item_genres, data.item_pop)
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters (buffers such as item features excluded)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,192 @@
+"""Botify logs + public catalog → training data for the DSSM (vectorised, numpy only).
+
+Definitions (DESIGN §9, the seminar):
+
+* positive: an event with ``time > positive_threshold`` (every event counts, the first track of
+  a session included);
+* kept tracks: tracks with at least ``min_positives`` positives — these are the items the item
+  tower scores and the only candidates for recommendation;
+* history: a user's most recent ``history_len`` *unique* positive tracks (any catalog track),
+  stored as catalog id + 1, padded with 0 — the user tower's EmbeddingBag input;
+* triplets: every positive of a kept track × ``n_negatives`` negatives drawn uniformly from the
+  other kept tracks, split train/val/test by one seeded permutation.
+
+"A triplet's history excludes its own positive and negative" is applied at batch time by masking
+(``mask_history``): a triplet stores the *row* of its user's history rather than a copy, which
+would cost n_triplets × history_len ints (≈ 360 MB at 3M triplets).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sim_bridge import columns as C
+from sim_bridge.catalog import Catalog
+from sim_bridge.configio import ConfigError
+
+POP_TRANSFORMS = ("raw", "log", "standard")
+
+
+@dataclass
+class FeatureConfig:
+    """How logs become triplets. Defaults are the seminar's."""
+
+    positive_threshold: float = 0.8  # event is a positive when time > this
+    min_positives: int = 5  # keep tracks with at least this many positives
+    history_len: int = 30  # unique positives per user history
+    n_negatives: int = 10  # uniform random negatives per positive
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    pop_transform: str = "raw"  # raw play count (seminar) | log (log1p) | standard (z-scored log1p)
+    seed: int = 0  # negatives and split
+
+    def __post_init__(self) -> None:
+        for key in ("min_positives", "history_len", "n_negatives"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"features.{key}: must be >= 1, got {getattr(self, key)}")
+        if not 0.0 <= self.positive_threshold < 1.0:
+            raise ConfigError(f"features.positive_threshold: must be in [0, 1), got {self.positive_threshold}")
+        for key in ("val_fraction", "test_fraction"):
+            if not 0.0 < getattr(self, key) < 0.5:
+                raise ConfigError(f"features.{key}: must be in (0, 0.5), got {getattr(self, key)}")
+        if self.pop_transform not in POP_TRANSFORMS:
+            raise ConfigError(f"features.pop_transform: expected one of {POP_TRANSFORMS}, got {self.pop_transform!r}")
+
+
+@dataclass
+class TrainingData:
+    """Numpy arrays only (picklable, one copy in Ray's object store).
+
+    Item index i (0..K-1) is catalog track ``track_ids[i]``; user row u is ``user_ids[u]``.
+    Triplet arrays are int32 [n, 3] = (user row, positive item, negative item); the user row is
+    also the triplet's history row.
+    """
+
+    n_tracks: int  # catalog size; the bag has n_tracks + 1 rows (0 = padding)
+    track_ids: np.ndarray  # int64 [K] kept catalog ids, sorted
+    user_ids: np.ndarray  # int64 [U] users with at least one positive, sorted
+    genre_names: np.ndarray  # str [G]
+    item_genres: np.ndarray  # float32 [K, G] genre multi-hot
+    item_pop: np.ndarray  # float32 [K] popularity after pop_transform
+    history: np.ndarray  # int32 [U, L] catalog id + 1, 0 = padding
+    train: np.ndarray  # int32 [n_train, 3]
+    val: np.ndarray  # int32 [n_val, 3]
+    test: np.ndarray  # int32 [n_test, 3]
+
+    @property
+    def n_items(self) -> int:
+        return len(self.track_ids)
+
+    @property
+    def n_genres(self) -> int:
+        return len(self.genre_names)
+
+
+def build_training_data(events: pd.DataFrame, catalog: Catalog, cfg: FeatureConfig) -> TrainingData:
+    """Build histories, item features and split triplets from botify events and the catalog."""
+    pos = _positives(events, catalog.n_tracks, cfg.positive_threshold)
+    counts = np.bincount(pos[C.TRACK].to_numpy(), minlength=catalog.n_tracks)
+    track_ids = np.flatnonzero(counts >= cfg.min_positives).astype(np.int64)
+    if len(track_ids) < 2:
+        raise ValueError(f"only {len(track_ids)} tracks have >= {cfg.min_positives} positives; need 2")
+    user_ids, history = _histories(pos, cfg.history_len)
+    genre_names, item_genres = _genre_multi_hot(catalog, track_ids)
+    triplets = _triplets(pos, track_ids, user_ids, cfg)
+    train, val, test = _split(triplets, cfg)
+    return TrainingData(
+        n_tracks=catalog.n_tracks, track_ids=track_ids, user_ids=user_ids, genre_names=genre_names,
+        item_genres=item_genres, item_pop=_pop(catalog.pop[track_ids], cfg.pop_transform),
+        history=history, train=train, val=val, test=test,
+    )
+
+
+def mask_history(history: np.ndarray | "torch.Tensor", pos_track1, neg_track1):  # noqa: F821
+    """Zero (pad) history entries equal to the triplet's positive or negative (catalog id + 1).
+
+    Works on numpy arrays and torch tensors: history [B, L], pos/neg [B].
+    """
+    hit = (history == pos_track1[:, None]) | (history == neg_track1[:, None])
+    return history * ~hit
+
+
+def _positives(events: pd.DataFrame, n_tracks: int, threshold: float) -> pd.DataFrame:
+    missing = [c for c in (C.USER, C.TRACK, C.TIME, C.TIMESTAMP) if c not in events.columns]
+    if missing:
+        raise ValueError(f"events lack column(s) {missing}")
+    time = events[C.TIME].to_numpy(dtype=np.float64)
+    pos = events.loc[time > threshold, [C.USER, C.TRACK, C.TIMESTAMP]]
+    pos = pos.astype({C.USER: np.int64, C.TRACK: np.int64, C.TIMESTAMP: np.int64})
+    bad = (pos[C.TRACK] < 0) | (pos[C.TRACK] >= n_tracks)
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} events name tracks outside the catalog (0..{n_tracks - 1})")
+    # stable order: by user, then time — fixes the history order and the triplet order
+    return pos.sort_values([C.USER, C.TIMESTAMP, C.TRACK], kind="stable").reset_index(drop=True)
+
+
+def _histories(pos: pd.DataFrame, history_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's latest ``history_len`` unique positives → int32 [U, L] (track + 1, 0 pad)."""
+    last = pos.drop_duplicates([C.USER, C.TRACK], keep="last")  # latest play of each track
+    last = last.iloc[::-1]  # newest first within each user (pos is sorted by user, time)
+    users = last[C.USER].to_numpy()
+    rank = last.groupby(C.USER, sort=False).cumcount().to_numpy()
+    keep = rank < history_len
+    user_ids, user_row = np.unique(users[keep], return_inverse=True)
+    history = np.zeros((len(user_ids), history_len), dtype=np.int32)
+    history[user_row, rank[keep]] = last[C.TRACK].to_numpy()[keep] + 1
+    return user_ids.astype(np.int64), history
+
+
+def _genre_multi_hot(catalog: Catalog, track_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Genre of each kept track as multi-hot float32 [K, G]; a missing genre is all zeros.
+
+    A genre string may list several genres separated by ``|``.
+    """
+    genre = catalog.tracks[C.GENRE].iloc[track_ids].astype(object)
+    lists = genre.where(genre.notna(), "").astype(str).str.split("|")
+    flat = lists.explode()
+    flat = flat[flat.str.len() > 0]
+    names = np.array(sorted(set(catalog.tracks[C.GENRE].dropna().astype(str).str.split("|").explode())),
+                     dtype=str)
+    names = names[names != ""]
+    out = np.zeros((len(track_ids), len(names)), dtype=np.float32)
+    rows = np.searchsorted(track_ids, flat.index.to_numpy())
+    out[rows, np.searchsorted(names, flat.to_numpy().astype(str))] = 1.0
+    return names, out
+
+
+def _pop(pop: np.ndarray, transform: str) -> np.ndarray:
+    if transform == "raw":
+        return pop.astype(np.float32)
+    logp = np.log1p(np.maximum(pop, 0.0))
+    if transform == "log":
+        return logp.astype(np.float32)
+    return ((logp - logp.mean()) / (logp.std() + 1e-8)).astype(np.float32)
+
+
+def _triplets(pos: pd.DataFrame, track_ids: np.ndarray, user_ids: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """int32 [P * n_neg, 3]: (user row, positive item, negative item), negatives ≠ positive."""
+    tracks = pos[C.TRACK].to_numpy()
+    item = np.searchsorted(track_ids, tracks)
+    kept = (item < len(track_ids)) & (track_ids[np.minimum(item, len(track_ids) - 1)] == tracks)
+    item = item[kept]
+    user_row = np.searchsorted(user_ids, pos[C.USER].to_numpy()[kept])
+    rng = np.random.default_rng([cfg.seed, 1])
+    k, n = len(track_ids), cfg.n_negatives
+    # uniform over the other K-1 items: shift the positive by 1..K-1 (mod K)
+    neg = (item[:, None] + rng.integers(1, k, size=(len(item), n))) % k
+    out = np.empty((len(item) * n, 3), dtype=np.int32)
+    out[:, 0] = np.repeat(user_row, n)
+    out[:, 1] = np.repeat(item, n)
+    out[:, 2] = neg.ravel()
+    return out
+
+
+def _split(triplets: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    perm = np.random.default_rng([cfg.seed, 2]).permutation(len(triplets))
+    n_val = int(round(len(triplets) * cfg.val_fraction))
+    n_test = int(round(len(triplets) * cfg.test_fraction))
+    n_train = len(triplets) - n_val - n_test
+    train, val, test = np.split(perm, [n_train, n_train + n_val])
+    return triplets[np.sort(train)], triplets[np.sort(val)], triplets[np.sort(test)]

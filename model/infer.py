@@ -1,0 +1,78 @@
+"""Inference: tower embeddings → exact top-k tracks per user by L2 distance; exports."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+
+from sim_bridge.atomic import atomic_path, atomic_write_text
+
+from model.dssm import DSSM
+from model.features import TrainingData
+from model.train import resolve_device
+
+
+@torch.no_grad()
+def user_embeddings(model: DSSM, data: TrainingData, device: str = "auto", batch_size: int = 16384) -> np.ndarray:
+    """float32 [U, D]: each user row's full history (nothing masked) through the user tower."""
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    hist = torch.as_tensor(data.history, dtype=torch.int64)
+    out = [model.user_tower(hist[s:s + batch_size].to(dev)).cpu() for s in range(0, len(hist), batch_size)]
+    return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, model.cfg.embedding_dim), np.float32)
+
+
+@torch.no_grad()
+def item_embeddings(model: DSSM, data: TrainingData | None = None, device: str = "auto",
+                    batch_size: int = 65536) -> np.ndarray:
+    """float32 [K, D]: every kept item (row i ↔ catalog track ``data.track_ids[i]``)."""
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    n = model.dims["n_items"]
+    out = [model.item_tower(torch.arange(s, min(n, s + batch_size), device=dev)).cpu()
+           for s in range(0, n, batch_size)]
+    return torch.cat(out).numpy().astype(np.float32)
+
+
+def top_k_l2(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
+    """int64 [U, min(k, K)]: exact nearest item rows by L2 distance (faiss IndexFlatL2).
+
+    Ties are broken by faiss; results are ordered nearest first.
+    """
+    k = min(k, len(items))
+    index = faiss.IndexFlatL2(items.shape[1])
+    index.add(np.ascontiguousarray(items, dtype=np.float32))
+    _, rows = index.search(np.ascontiguousarray(users, dtype=np.float32), k)
+    return rows.astype(np.int64)
+
+
+def recommend(model: DSSM, data: TrainingData, k: int = 100, device: str = "auto") -> dict[int, np.ndarray]:
+    """{user id: int64 [min(k, K)] catalog track ids, nearest first} for every user with a history."""
+    rows = top_k_l2(user_embeddings(model, data, device), item_embeddings(model, data, device), k)
+    tracks = data.track_ids[rows]  # [U, k] catalog ids
+    return {int(u): tracks[i] for i, u in enumerate(data.user_ids)}
+
+
+def write_item_embeddings(out_dir: str | Path, embeddings: np.ndarray, track_ids: np.ndarray) -> None:
+    """``item_embeddings.npy`` (float32 [K, D]) and ``item_ids.npy`` (int64 [K] catalog ids), atomically."""
+    out_dir = Path(out_dir)
+    if len(embeddings) != len(track_ids):
+        raise ValueError(f"{len(embeddings)} embeddings but {len(track_ids)} ids")
+    for name, arr in (("item_embeddings.npy", embeddings.astype(np.float32)),
+                      ("item_ids.npy", np.asarray(track_ids, dtype=np.int64))):
+        with atomic_path(out_dir / name) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, arr)
+
+
+def write_user_recs_jsonl(recs: dict[int, np.ndarray], path: str | Path) -> None:
+    """botify JSON lines ``{"user": id, "tracks": [...]}``, users ascending (fallback writer).
+
+    The CLI prefers ``sim_bridge.recfile.write_user_recs``; this is the same format for when
+    that module is not available.
+    """
+    lines = [json.dumps({"user": int(u), "tracks": [int(t) for t in recs[u]]}) for u in sorted(recs)]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))

@@ -1,0 +1,223 @@
+"""The training loop: a plain PyTorch loop in float32 (nanoGPT / optuna ``pytorch_simple`` style).
+
+``train(cfg, data)`` → ``TrainResult`` with the best-epoch weights restored. The stopping and LR
+logic are small pure classes (``EarlyStopping``, ``PlateauLR``) so tests can drive them with
+synthetic loss sequences. CLI: ``python -m model.train --help`` (see :mod:`model.cli`).
+
+Speed: the user tower's EmbeddingBag has n_tracks + 1 rows (50,001 × D ≈ 96% of the weights).
+A dense gradient makes every step zero, update and Adam-step all of it; with ``model.sparse_bag``
+the bag (and the optional item-id table) get sparse gradients and ``torch.optim.SparseAdam``,
+the rest plain Adam. Weight decay stays Adam's coupled L2: added to the dense gradients by Adam,
+and by us to the *touched* rows of the sparse gradients (lazy L2). See benchmarks/bench_train.py.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from model.config import ExperimentConfig
+from model.dssm import DSSM, build_model
+from model.features import TrainingData, mask_history
+from model.train_config import TrainConfig
+
+__all__ = ["TrainConfig", "TrainResult", "EarlyStopping", "PlateauLR", "train", "resolve_device", "evaluate"]
+
+
+class EarlyStopping:
+    """Stop after ``patience`` epochs in a row without ``loss < best - min_delta``."""
+
+    def __init__(self, patience: int, min_delta: float = 0.0):
+        self.patience, self.min_delta = patience, min_delta
+        self.best = math.inf
+        self.bad_epochs = 0
+
+    def step(self, loss: float) -> bool:
+        """Record one epoch's validation loss; True when training should stop."""
+        if loss < self.best - self.min_delta:
+            self.best, self.bad_epochs = loss, 0
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs > 0 and self.bad_epochs >= self.patience
+
+
+class PlateauLR:
+    """ReduceLROnPlateau (mode min, no cooldown) as a pure function of the loss sequence.
+
+    ``step(loss)`` returns the LR for the next epoch; same rules as ``torch.optim.lr_scheduler.
+    ReduceLROnPlateau`` (a test checks they agree).
+    """
+
+    def __init__(self, lr: float, factor: float, patience: int, threshold: float,
+                 threshold_mode: str = "rel", min_lr: float = 0.0):
+        self.lr, self.factor, self.patience = lr, factor, patience
+        self.threshold, self.mode, self.min_lr = threshold, threshold_mode, min_lr
+        self.best = math.inf
+        self.bad_epochs = 0
+
+    def is_better(self, loss: float) -> bool:
+        if self.mode == "rel":
+            return loss < self.best * (1.0 - self.threshold)
+        return loss < self.best - self.threshold
+
+    def step(self, loss: float) -> float:
+        if self.is_better(loss):
+            self.best, self.bad_epochs = loss, 0
+        else:
+            self.bad_epochs += 1
+        if self.bad_epochs > self.patience:
+            self.lr = max(self.lr * self.factor, self.min_lr)
+            self.bad_epochs = 0
+        return self.lr
+
+
+@dataclass
+class TrainResult:
+    """The best model (weights of the lowest-val-loss epoch) and the run's record."""
+
+    model: DSSM
+    history: list[dict] = field(default_factory=list)  # one dict per epoch, as given to on_epoch
+    best_val_loss: float = math.inf
+    best_epoch: int = 0
+    epochs: int = 0
+    seconds: float = 0.0
+    device: str = "cpu"
+    stopped_early: bool = False
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """auto → cuda when available, else cpu; 'cuda' without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but no CUDA GPU is available")
+    return torch.device(device)
+
+
+class _Batches:
+    """Triplet arrays and histories as tensors on the device; yields masked batches."""
+
+    def __init__(self, data: TrainingData, device: torch.device):
+        self.history = torch.as_tensor(data.history, dtype=torch.int64, device=device)  # [U, L]
+        self.track1 = torch.as_tensor(data.track_ids + 1, dtype=torch.int64, device=device)  # [K]
+        self.device = device
+
+    def split(self, triplets: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(triplets, dtype=torch.int64, device=self.device)  # [n, 3]
+
+    def batch(self, trip: torch.Tensor):
+        """trip [B, 3] → (history [B, L] with own pos/neg masked, pos [B], neg [B])."""
+        user, pos, neg = trip[:, 0], trip[:, 1], trip[:, 2]
+        hist = mask_history(self.history[user], self.track1[pos], self.track1[neg])
+        return hist, pos, neg
+
+
+def _optimizers(model: DSSM, cfg: TrainConfig) -> list[torch.optim.Optimizer]:
+    sparse = model.sparse_parameters()
+    sparse_ids = {id(p) for p in sparse}
+    dense = [p for p in model.parameters() if id(p) not in sparse_ids]
+    opts: list[torch.optim.Optimizer] = [torch.optim.Adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay)]
+    if sparse:
+        opts.append(torch.optim.SparseAdam(sparse, lr=cfg.lr))
+    return opts
+
+
+def _lazy_weight_decay(params: list[torch.nn.Parameter], wd: float) -> None:
+    """Add ``wd · w`` to the touched rows of each sparse gradient (Adam's coupled L2, lazily)."""
+    if wd == 0:
+        return
+    for p in params:
+        g = p.grad.coalesce()
+        rows = g.indices()[0]
+        p.grad = torch.sparse_coo_tensor(g.indices(), g.values() + wd * p.detach()[rows], g.shape).coalesce()
+
+
+def _train_epoch(model, opts, batches: _Batches, train_t: torch.Tensor, cfg: TrainConfig,
+                 gen: torch.Generator) -> float:
+    model.train()
+    perm = torch.randperm(len(train_t), generator=gen).to(train_t.device)
+    total = torch.zeros((), device=train_t.device)
+    sparse = model.sparse_parameters()
+    for start in range(0, len(perm), cfg.batch_size):
+        trip = train_t[perm[start:start + cfg.batch_size]]
+        loss = model(*batches.batch(trip))
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _lazy_weight_decay(sparse, cfg.weight_decay)
+        for opt in opts:
+            opt.step()
+        total += loss.detach() * len(trip)
+    return float(total) / max(1, len(train_t))
+
+
+@torch.no_grad()
+def evaluate(model: DSSM, batches: _Batches, triplets: torch.Tensor, batch_size: int) -> float:
+    """Mean triplet loss over ``triplets`` (no gradients)."""
+    model.eval()
+    total = 0.0
+    for start in range(0, len(triplets), batch_size):
+        trip = triplets[start:start + batch_size]
+        total += float(model(*batches.batch(trip))) * len(trip)
+    return total / max(1, len(triplets))
+
+
+def train(cfg: ExperimentConfig, data: TrainingData, on_epoch: Callable[[dict], None] | None = None,
+          device: str = "auto") -> TrainResult:
+    """Train a DSSM on ``data``; ``on_epoch`` gets {epoch, train_loss, val_loss, lr, seconds}.
+
+    Exceptions from ``on_epoch`` propagate (the search uses that to stop a trial). A NaN or
+    infinite loss raises ``FloatingPointError``. Deterministic on CPU for a given ``train.seed``.
+    """
+    tc = cfg.train
+    if tc.num_threads:
+        torch.set_num_threads(tc.num_threads)
+    dev = resolve_device(device)
+    torch.manual_seed(tc.seed)  # weight init
+    gen = torch.Generator().manual_seed(tc.seed)  # batch order
+    model = build_model(cfg.model, data).to(dev)
+    opts = _optimizers(model, tc)
+    batches = _Batches(data, dev)
+    train_t, val_t = batches.split(data.train), batches.split(data.val)
+    stopper = EarlyStopping(tc.patience, tc.min_delta)
+    sched = PlateauLR(tc.lr, tc.lr_factor, tc.lr_patience, tc.lr_threshold, tc.lr_threshold_mode, tc.min_lr)
+    result = TrainResult(model=model, device=str(dev))
+    best_state, lr, t0 = None, tc.lr, time.perf_counter()
+    for epoch in range(1, tc.max_epochs + 1):
+        t_epoch = time.perf_counter()
+        train_loss = _train_epoch(model, opts, batches, train_t, tc, gen)
+        val_loss = evaluate(model, batches, val_t, tc.eval_batch_size)
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            raise FloatingPointError(f"loss is not finite at epoch {epoch}: train {train_loss}, val {val_loss}")
+        row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
+               "seconds": time.perf_counter() - t_epoch}
+        result.history.append(row)
+        if val_loss < result.best_val_loss:
+            result.best_val_loss, result.best_epoch = val_loss, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        if on_epoch is not None:
+            on_epoch(dict(row))
+        result.epochs = epoch
+        if stopper.step(val_loss):
+            result.stopped_early = epoch < tc.max_epochs
+            break
+        lr = sched.step(val_loss)
+        for opt in opts:
+            for group in opt.param_groups:
+                group["lr"] = lr
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+if __name__ == "__main__":
+    from model.cli import main
+
+    raise SystemExit(main())
