@@ -110,8 +110,32 @@ class UserTower(nn.Module):
         self.norm = OutputNorm(cfg.norm, d)
 
     def forward(self, history: torch.Tensor) -> torch.Tensor:
-        bag = self.bag(history)  # [B, D]; all-padding rows give zeros
+        return self.head(self.bag(history))  # bag [B, D]; all-padding rows give zeros
+
+    def head(self, bag: torch.Tensor) -> torch.Tensor:
+        """Mean-bag vectors [B, D] → user embeddings [B, D]."""
         return self.norm(self.out(torch.cat([bag, self.dense(bag)], dim=1)))
+
+    def masked_bag(self, uhist: torch.Tensor, inv: torch.Tensor, pos1: torch.Tensor,
+                   neg1: torch.Tensor) -> torch.Tensor:
+        """Mean bag [B, D] of history ``uhist[inv]`` without ``pos1``/``neg1`` (catalog id + 1).
+
+        Same value as ``bag(mask_history(uhist[inv], pos1, neg1))`` but the bag is summed once
+        per *unique* user (uhist [Bu, L]) and the rare own pos/neg entries are subtracted:
+        mean = (Σ history − e_pos·[pos ∈ h] − e_neg·[neg ∈ h]) / (count − hits).
+        """
+        w = self.bag.weight
+        sums = F.embedding_bag(uhist, w, mode="sum", padding_idx=0, sparse=self.bag.sparse)  # [Bu, D]
+        hist = uhist[inv]  # [B, L]
+        hit_p, hit_n = (hist == pos1[:, None]).any(1), (hist == neg1[:, None]).any(1)  # [B]
+        total = sums[inv]  # [B, D]
+        for hit, track1 in ((hit_p, pos1), (hit_n, neg1)):
+            rows = hit.nonzero().squeeze(1)
+            if len(rows):
+                own = F.embedding(track1[rows], w, sparse=self.bag.sparse)  # [h, D]
+                total = total.index_add(0, rows, -own)
+        count = (hist > 0).sum(1) - hit_p.long() - hit_n.long()  # [B]
+        return total / count.clamp(min=1).unsqueeze(1).to(total.dtype)
 
 
 class DSSM(nn.Module):
@@ -130,9 +154,25 @@ class DSSM(nn.Module):
         self.item_tower.pop.copy_(torch.as_tensor(pop, dtype=torch.float32))
 
     def forward(self, history: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-        """Mean triplet margin loss of a batch: history [B, L], pos/neg item indices [B]."""
+        """Mean triplet margin loss: history [B, L] (own pos/neg already masked), items [B].
+
+        The plain reference; training uses the equivalent, faster ``grouped_loss``.
+        """
         user = self.user_tower(history)
         return F.triplet_margin_loss(user, self.item_tower(pos), self.item_tower(neg), margin=self.cfg.margin, p=2)
+
+    def grouped_loss(self, uhist: torch.Tensor, inv: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
+                     pos1: torch.Tensor, neg1: torch.Tensor) -> torch.Tensor:
+        """Same loss as ``forward`` with each unique user's bag and each unique item computed once.
+
+        uhist [Bu, L] unique users' histories, inv [B] row of each triplet's user in uhist,
+        pos/neg [B] item indices, pos1/neg1 [B] their catalog ids + 1 (for the history mask).
+        """
+        user = self.user_tower.head(self.user_tower.masked_bag(uhist, inv, pos1, neg1))
+        items, item_inv = torch.unique(torch.cat([pos, neg]), return_inverse=True)
+        emb = self.item_tower(items)[item_inv]  # [2B, D]
+        n = len(pos)
+        return F.triplet_margin_loss(user, emb[:n], emb[n:], margin=self.cfg.margin, p=2)
 
     def sparse_parameters(self) -> list[nn.Parameter]:
         """Parameters with sparse gradients (for SparseAdam); empty when ``sparse_bag`` is off."""

@@ -100,7 +100,7 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 class _Batches:
-    """Triplet arrays and histories as tensors on the device; yields masked batches."""
+    """Triplet arrays and histories as tensors on the device; cuts grouped batches."""
 
     def __init__(self, data: TrainingData, device: torch.device):
         self.history = torch.as_tensor(data.history, dtype=torch.int64, device=device)  # [U, L]
@@ -111,10 +111,37 @@ class _Batches:
         return torch.as_tensor(triplets, dtype=torch.int64, device=self.device)  # [n, 3]
 
     def batch(self, trip: torch.Tensor):
-        """trip [B, 3] → (history [B, L] with own pos/neg masked, pos [B], neg [B])."""
+        """trip [B, 3] → arguments of ``DSSM.grouped_loss``."""
         user, pos, neg = trip[:, 0], trip[:, 1], trip[:, 2]
-        hist = mask_history(self.history[user], self.track1[pos], self.track1[neg])
-        return hist, pos, neg
+        users, inv = torch.unique(user, return_inverse=True)
+        return self.history[users], inv, pos, neg, self.track1[pos], self.track1[neg]
+
+    def reference_batch(self, trip: torch.Tensor):
+        """trip [B, 3] → (history [B, L] with own pos/neg masked, pos, neg) for ``DSSM.forward``."""
+        user, pos, neg = trip[:, 0], trip[:, 1], trip[:, 2]
+        return mask_history(self.history[user], self.track1[pos], self.track1[neg]), pos, neg
+
+
+def positive_runs(trip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(start, length) of each run of consecutive triplets sharing (user, positive) — [R] each."""
+    key_change = (trip[1:, :2] != trip[:-1, :2]).any(1)
+    starts = torch.cat([torch.zeros(1, dtype=torch.int64, device=trip.device),
+                        key_change.nonzero().squeeze(1) + 1])
+    lengths = torch.diff(torch.cat([starts, torch.tensor([len(trip)], device=trip.device)]))
+    return starts, lengths
+
+
+def grouped_permutation(starts: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A random order of triplets that shuffles whole (user, positive) runs, keeping each together.
+
+    A batch then holds ~B / n_negatives positives with their negatives, so the user bag and the
+    positive's item tower are computed once per positive (``DSSM.grouped_loss``).
+    """
+    order = torch.randperm(len(starts), generator=gen).to(starts.device)
+    s, n = starts[order], lengths[order]
+    offsets = torch.cumsum(n, 0) - n  # where each run lands in the output
+    within = torch.arange(int(n.sum()), device=starts.device) - torch.repeat_interleave(offsets, n)
+    return torch.repeat_interleave(s, n) + within
 
 
 def _optimizers(model: DSSM, cfg: TrainConfig) -> list[torch.optim.Optimizer]:
@@ -128,24 +155,29 @@ def _optimizers(model: DSSM, cfg: TrainConfig) -> list[torch.optim.Optimizer]:
 
 
 def _lazy_weight_decay(params: list[torch.nn.Parameter], wd: float) -> None:
-    """Add ``wd · w`` to the touched rows of each sparse gradient (Adam's coupled L2, lazily)."""
+    """Add ``wd · w`` to the touched rows of each sparse gradient (Adam's coupled L2, lazily).
+
+    Appends one entry per touched row to the uncoalesced gradient; SparseAdam sums duplicates.
+    """
     if wd == 0:
         return
     for p in params:
-        g = p.grad.coalesce()
-        rows = g.indices()[0]
-        p.grad = torch.sparse_coo_tensor(g.indices(), g.values() + wd * p.detach()[rows], g.shape).coalesce()
+        g = p.grad
+        rows = torch.unique(g._indices()[0])
+        idx = torch.cat([g._indices(), rows[None]], dim=1)
+        vals = torch.cat([g._values(), wd * p.detach()[rows]])
+        p.grad = torch.sparse_coo_tensor(idx, vals, g.shape, check_invariants=False)
 
 
-def _train_epoch(model, opts, batches: _Batches, train_t: torch.Tensor, cfg: TrainConfig,
+def _train_epoch(model, opts, batches: _Batches, train_t: torch.Tensor, runs, cfg: TrainConfig,
                  gen: torch.Generator) -> float:
     model.train()
-    perm = torch.randperm(len(train_t), generator=gen).to(train_t.device)
+    perm = grouped_permutation(*runs, gen)
     total = torch.zeros((), device=train_t.device)
     sparse = model.sparse_parameters()
     for start in range(0, len(perm), cfg.batch_size):
         trip = train_t[perm[start:start + cfg.batch_size]]
-        loss = model(*batches.batch(trip))
+        loss = model.grouped_loss(*batches.batch(trip))
         for opt in opts:
             opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -163,7 +195,7 @@ def evaluate(model: DSSM, batches: _Batches, triplets: torch.Tensor, batch_size:
     total = 0.0
     for start in range(0, len(triplets), batch_size):
         trip = triplets[start:start + batch_size]
-        total += float(model(*batches.batch(trip))) * len(trip)
+        total += float(model.grouped_loss(*batches.batch(trip))) * len(trip)
     return total / max(1, len(triplets))
 
 
@@ -184,13 +216,14 @@ def train(cfg: ExperimentConfig, data: TrainingData, on_epoch: Callable[[dict], 
     opts = _optimizers(model, tc)
     batches = _Batches(data, dev)
     train_t, val_t = batches.split(data.train), batches.split(data.val)
+    runs = positive_runs(train_t)
     stopper = EarlyStopping(tc.patience, tc.min_delta)
     sched = PlateauLR(tc.lr, tc.lr_factor, tc.lr_patience, tc.lr_threshold, tc.lr_threshold_mode, tc.min_lr)
     result = TrainResult(model=model, device=str(dev))
     best_state, lr, t0 = None, tc.lr, time.perf_counter()
     for epoch in range(1, tc.max_epochs + 1):
         t_epoch = time.perf_counter()
-        train_loss = _train_epoch(model, opts, batches, train_t, tc, gen)
+        train_loss = _train_epoch(model, opts, batches, train_t, runs, tc, gen)
         val_loss = evaluate(model, batches, val_t, tc.eval_batch_size)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             raise FloatingPointError(f"loss is not finite at epoch {epoch}: train {train_loss}, val {val_loss}")
