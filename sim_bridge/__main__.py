@@ -1,0 +1,5 @@
+import sys
+
+from sim_bridge.cli import main
+
+sys.exit(main())

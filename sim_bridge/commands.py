@@ -1,0 +1,91 @@
+"""The work behind each ``python -m sim_bridge`` subcommand (argument parsing lives in cli.py)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from sim_bridge import abtest
+from sim_bridge.configio import load_yaml
+from sim_bridge.defaults import DEFAULT_WORLD_CONFIG, ensure_default_world
+from sim_bridge.experiment import simulate_experiment
+from sim_bridge.policies import make_policy
+from sim_bridge.simulator import SimConfig, Simulator
+from sim_bridge.world import load_world, save_world
+from sim_bridge.worldgen import WorldGenConfig, generate_world
+
+
+def world(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"{out}: folder is not empty; choose a new folder (nothing was overwritten)")
+    config = load_yaml(args.config or DEFAULT_WORLD_CONFIG, WorldGenConfig)
+    save_world(generate_world(config), out)
+    print(f"wrote {config.n_tracks} tracks and {config.n_users} users to {out}")
+    return 0
+
+
+def _simulator(args: argparse.Namespace) -> Simulator:
+    folder = args.world or ensure_default_world()
+    return Simulator(load_world(folder), SimConfig(max_steps=args.max_steps))
+
+
+def _parse_arms(spec: str) -> list[str]:
+    """``C=sticky_artist,T1=random`` → policy specs in arm order C, T1, T2, ..."""
+    arms = {}
+    for part in spec.split(","):
+        name, sep, policy = part.partition("=")
+        if not sep or not policy:
+            raise ValueError(f"--arms: expected NAME=POLICY, got '{part}'")
+        arms[name.strip()] = policy.strip()
+    expected = ["C"] + [f"T{k}" for k in range(1, len(arms))]
+    if list(arms) != expected:
+        raise ValueError(f"--arms: arms must be named {','.join(expected)} in that order, got {','.join(arms)}")
+    return list(arms.values())
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from sim_bridge.logging_run import result_events
+    from sim_bridge.logs import write_logs
+
+    if args.out.exists():
+        raise ValueError(f"{args.out}: already exists; choose another path (nothing was overwritten)")
+    sim = _simulator(args)
+    policies = [make_policy(p, sim.world) for p in _parse_arms(args.arms)]
+    result = simulate_experiment(sim, policies, args.experiment, args.sessions, args.seed, record_events=True)
+    events = result_events(result, args.experiment)
+    write_logs(events, args.out)
+    print(f"wrote {len(events)} events of {args.sessions} sessions to {args.out} "
+          f"(truncated sessions: {100 * result.truncated_share:.2f}%)")
+    return 0
+
+
+def analyze(args: argparse.Namespace) -> int:
+    from sim_bridge.logs import read_logs
+
+    table = abtest.analyze(read_logs(args.logs), args.experiment)
+    _show(table, args.out)
+    return 0
+
+
+def abtest_command(args: argparse.Namespace) -> int:
+    sim = _simulator(args)
+    control, treatment = make_policy(args.control, sim.world), make_policy(args.treatment, sim.world)
+    result = simulate_experiment(sim, [control, treatment], args.experiment, args.sessions, args.seed)
+    metrics = abtest.user_metrics(result.sessions)
+    table = abtest.ab_table(metrics, model_names={"T1": args.treatment})
+    print(f"control: {args.control}   treatment: {args.treatment}   sessions: {args.sessions}   "
+          f"truncated: {100 * result.truncated_share:.2f}%")
+    _show(table, args.out)
+    return 0
+
+
+def _show(table, out: Path | None) -> None:
+    print(abtest.to_markdown(table))
+    if out is not None:
+        abtest.write_table(table, out)
+        print(f"wrote {out}", file=sys.stderr)
+
+
+COMMANDS = {"world": world, "simulate": simulate, "analyze": analyze, "abtest": abtest_command}
