@@ -1,0 +1,61 @@
+"""Starting or joining Ray, and the dashboard.
+
+A local head binds its dashboard to 127.0.0.1 unless ``--dashboard-host`` says otherwise (with a
+warning: Ray's dashboard can run code on the cluster). Ray 2.60 turns token authentication on for
+a new local cluster unless ``RAY_AUTH_MODE=disabled``; we leave that default alone, so opening the
+dashboard asks for the token printed by ``ray get-auth-token``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import ray
+
+DEFAULT_DASHBOARD_HOST = "127.0.0.1"
+DASHBOARD_PORT = 8265
+log = logging.getLogger("search")
+
+
+def init_kwargs(address: str | None, dashboard_host: str = DEFAULT_DASHBOARD_HOST,
+                num_cpus: int | None = None, num_gpus: int | None = None) -> dict:
+    """``ray.init`` arguments: join ``address``, or start a local head with a local dashboard."""
+    if address:
+        return {"address": address}  # the cluster's own dashboard settings apply
+    kwargs = {"include_dashboard": True, "dashboard_host": dashboard_host}
+    if num_cpus is not None:
+        kwargs["num_cpus"] = num_cpus
+    if num_gpus is not None:
+        kwargs["num_gpus"] = num_gpus
+    return kwargs
+
+
+def check_dashboard_host(host: str) -> str | None:
+    """A warning when the dashboard would listen beyond this machine, else None."""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return None
+    return (f"the Ray dashboard will listen on {host}: anyone who can reach it can submit jobs "
+            "to this cluster. Prefer the default 127.0.0.1 and an SSH tunnel "
+            f"(ssh -L {DASHBOARD_PORT}:127.0.0.1:{DASHBOARD_PORT} HOST).")
+
+
+def start(address: str | None, dashboard_host: str, num_cpus: int | None = None,
+          num_gpus: int | None = None, runtime_env: dict | None = None) -> str | None:
+    """Start or join Ray; print the dashboard URL; return it (None when there is no dashboard).
+
+    ``runtime_env`` reaches every worker (the driver passes ``PYTHONPATH`` = the repository, so
+    workers of a cluster started elsewhere on this machine can import the project).
+    """
+    warning = None if address else check_dashboard_host(dashboard_host)
+    if warning:
+        log.warning(warning)
+        print(f"WARNING: {warning}", flush=True)
+    ctx = ray.init(**init_kwargs(address, dashboard_host, num_cpus, num_gpus), runtime_env=runtime_env)
+    url = ctx.dashboard_url
+    if url:
+        url = url if url.startswith("http") else f"http://{url}"
+        auth = os.environ.get("RAY_AUTH_MODE", "token (default)")
+        print(f"Ray dashboard: {url}   (auth: {auth}; token: `ray get-auth-token`)", flush=True)
+    else:
+        print("Ray dashboard: not available on this cluster", flush=True)
+    return url

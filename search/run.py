@@ -1,0 +1,167 @@
+"""The search driver: ``python -m search.run --num-samples 50``.
+
+Starts (or joins) Ray, prepares the shared inputs once, runs Optuna's TPE through Tune on the
+DSSM trainable, and leaves under ``STORAGE/NAME``: Tune's experiment files (with TensorBoard
+event files per trial), ``trials.parquet``, ``summary.md`` and ``best/`` (see search.results).
+``--resume`` continues a stopped run (Ctrl-C, killed driver) without rerunning finished trials.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ray import tune
+from ray.tune.logger import TBXLoggerCallback
+
+from model.config import flatten, load_experiment_config
+from sim_bridge.atomic import atomic_write_text
+from sim_bridge.configio import ConfigError, with_overrides
+
+from search import budget, cluster, inputs, results
+from search.config import load_search_config
+from search.progress import StatusTable
+from search.searcher import OBJECTIVES, base_point, build_scheduler, build_searcher, objective
+from search.space import parse_space, touches_features
+from search.trainable import TrialSetup, run_trial
+
+REPO = Path(__file__).resolve().parent.parent
+RUN_FILE = "search_run.json"  # the run's settings, read back by --resume and search.export
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m search.run", description=__doc__.splitlines()[0])
+    p.add_argument("--num-samples", type=int, default=None, help="trials in all (default 50; smoke: 3)")
+    p.add_argument("--config", default=str(REPO / "configs" / "search.yaml"))
+    p.add_argument("--world", default=None, help="world folder (default: the built-in world, cached)")
+    p.add_argument("--logs", default=None, help="training logs, Parquet or JSON lines (default: built-in)")
+    p.add_argument("--cpus-per-trial", type=float, default=1)
+    p.add_argument("--gpus-per-trial", type=float, default=0, help="fractional allowed")
+    p.add_argument("--max-concurrent", type=int, default=2)
+    p.add_argument("--address", default=None, help="join this Ray cluster (default: start a local one)")
+    p.add_argument("--storage-path", default="./runs")
+    p.add_argument("--name", default=None, help="experiment name (default: search-DATE-TIME)")
+    p.add_argument("--resume", action="store_true", help="continue NAME (default: the newest run)")
+    p.add_argument("--seed", type=int, default=0, help="searcher seed and every trial's training seed")
+    p.add_argument("--objective", choices=OBJECTIVES, default="score")
+    p.add_argument("--smoke-test", action="store_true", help="tiny world, few epochs/sessions/samples")
+    p.add_argument("--dashboard-host", default=cluster.DEFAULT_DASHBOARD_HOST)
+    return p.parse_args(argv)
+
+
+def experiment_dir(args) -> Path:
+    """``STORAGE/NAME``; ``--resume`` without a name picks the newest experiment there."""
+    storage = Path(args.storage_path).resolve()
+    if args.name:
+        return storage / args.name
+    if args.resume:
+        runs = sorted(storage.glob(f"*/{RUN_FILE}"), key=lambda p: p.stat().st_mtime)
+        if not runs:
+            raise SystemExit(f"--resume: no experiment under {storage}")
+        return runs[-1].parent
+    return storage / time.strftime("search-%Y%m%d-%H%M%S")
+
+
+def run_settings(args, exp_dir: Path) -> dict:
+    """This run's settings; on --resume the stored ones win except the (raised) sample budget."""
+    fresh = {k: getattr(args, k) for k in ("config", "world", "logs", "seed", "objective", "smoke_test",
+                                           "cpus_per_trial", "gpus_per_trial", "max_concurrent")}
+    fresh["num_samples"] = args.num_samples
+    if not args.resume:
+        if (exp_dir / RUN_FILE).exists():
+            raise SystemExit(f"{exp_dir} already holds a run: pass --resume or another --name")
+        return fresh
+    if not (exp_dir / RUN_FILE).exists():
+        raise SystemExit(f"--resume: {exp_dir} holds no search run")
+    stored = json.loads((exp_dir / RUN_FILE).read_text())
+    if args.num_samples is not None:
+        stored["num_samples"] = max(args.num_samples, stored["num_samples"])
+    return stored
+
+
+def load_configs(settings: dict):
+    """(search config, base training config, validated space, eval config) — before Ray starts."""
+    scfg = load_search_config(settings["config"])
+    base = load_experiment_config(scfg.base, scfg.variant)
+    eval_cfg = scfg.eval
+    if settings["smoke_test"]:
+        try:
+            base = with_overrides(base, scfg.smoke.overrides)
+        except ConfigError as exc:
+            raise ConfigError(f"{settings['config']}: smoke.overrides: {exc}") from None
+        eval_cfg = replace(eval_cfg, sessions=scfg.smoke.sessions)
+    spec = parse_space(scfg.space, base)
+    return scfg, base, spec, eval_cfg
+
+
+def make_trainable(shared: inputs.SharedInputs, setup: TrialSetup, settings: dict):
+    """The trainable with its inputs in the object store and its resources attached."""
+    bound = tune.with_parameters(run_trial, setup=setup, **shared.as_kwargs())
+    return tune.with_resources(bound, {"cpu": settings["cpus_per_trial"], "gpu": settings["gpus_per_trial"]})
+
+
+def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resume: bool) -> tune.Tuner:
+    """A new Tuner, or ``Tuner.restore`` (finished trials kept, unfinished ones rerun)."""
+    if resume:
+        budget.raise_budget(exp_dir, settings["num_samples"])
+        return tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True,
+                                  resume_errored=False)
+    obj = objective(settings["objective"])
+    searcher = build_searcher(spec, obj, settings["seed"], settings["max_concurrent"],
+                              start_from=base_point(spec, flatten(dataclasses.asdict(base))))
+    run_config = tune.RunConfig(
+        name=exp_dir.name, storage_path=str(exp_dir.parent),
+        callbacks=[TBXLoggerCallback(), StatusTable(obj)],
+        failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1,
+    )
+    tune_config = tune.TuneConfig(search_alg=searcher, scheduler=build_scheduler(obj, scfg.asha, base.train.max_epochs),
+                                  num_samples=settings["num_samples"])
+    return tune.Tuner(trainable, param_space={"seed": settings["seed"]}, tune_config=tune_config,
+                      run_config=run_config)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    exp_dir = experiment_dir(args)
+    settings = run_settings(args, exp_dir)
+    if settings["num_samples"] is None:
+        settings["num_samples"] = load_search_config(settings["config"]).smoke.num_samples if settings["smoke_test"] else 50
+    scfg, base, spec, eval_cfg = load_configs(settings)  # config errors stop us before Ray starts
+    world_dir, logs_path = inputs.resolve_paths(settings["world"], settings["logs"], settings["smoke_test"])
+    settings.update(world=str(world_dir), logs=str(logs_path))
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(exp_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n")
+    cluster.start(args.address, args.dashboard_host, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+    shared = inputs.prepare(world_dir, logs_path, base, touches_features(spec), eval_cfg.sessions, eval_cfg.seed)
+    setup = TrialSetup(base, eval_cfg, scfg.objective, cpus_per_trial=max(1, int(settings["cpus_per_trial"])))
+    tuner = make_tuner(make_trainable(shared, setup, settings), exp_dir, settings, scfg, base, spec, args.resume)
+    print(f"experiment: {exp_dir}\nTensorBoard: tensorboard --logdir {exp_dir}", flush=True)
+    tuner.fit()
+    return finish(exp_dir, settings)
+
+
+def finish(exp_dir: Path, settings: dict) -> int:
+    """Write trials.parquet, summary.md and best/; say how to resume if trials are missing."""
+    obj = objective(settings["objective"])
+    frame = results.trials_frame(exp_dir)
+    results.write_trials(frame, exp_dir)
+    results.write_summary(frame, obj, exp_dir, header=f"Experiment `{exp_dir}`.\n")
+    best = results.ranked(frame, obj)
+    if not best.empty:
+        results.export_row(best.iloc[0], exp_dir / "best")
+    print((exp_dir / "summary.md").read_text(), flush=True)
+    done = int(frame["status"].isin(["finished", "stopped", "errored"]).sum()) if not frame.empty else 0
+    if done < settings["num_samples"]:
+        print(f"{done} of {settings['num_samples']} trials ended; continue with:\n"
+              f"  python -m search.run --resume --storage-path {exp_dir.parent} --name {exp_dir.name}", flush=True)
+    print(f"results: {exp_dir / results.TRIALS_FILE}, {exp_dir / 'summary.md'}, {exp_dir / 'best'}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""search.cluster and the CLI's dashboard default: local only unless asked, with a warning."""
+from search import cluster
+from search.run import parse_args
+
+
+def test_cli_default_dashboard_host_is_loopback():
+    assert parse_args([]).dashboard_host == "127.0.0.1"
+    assert parse_args([]).storage_path == "./runs"
+
+
+def test_local_head_binds_dashboard_to_loopback():
+    kwargs = cluster.init_kwargs(address=None)
+    assert kwargs["include_dashboard"] is True
+    assert kwargs["dashboard_host"] == "127.0.0.1"
+
+
+def test_other_host_warns_and_loopback_does_not():
+    assert cluster.check_dashboard_host("127.0.0.1") is None
+    assert cluster.check_dashboard_host("localhost") is None
+    warning = cluster.check_dashboard_host("0.0.0.0")
+    assert "0.0.0.0" in warning and "SSH tunnel" in warning
+
+
+def test_joining_a_cluster_passes_only_the_address():
+    assert cluster.init_kwargs(address="127.0.0.1:6399", dashboard_host="0.0.0.0") == {"address": "127.0.0.1:6399"}

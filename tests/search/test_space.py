@@ -1,0 +1,85 @@
+"""search.space / search.config: the YAML search space is validated before Ray starts."""
+from pathlib import Path
+
+import optuna.distributions as od
+import pytest
+
+from model.config import ExperimentConfig, load_experiment_config
+from sim_bridge.configio import ConfigError
+
+from search.config import load_search_config
+from search.space import parse_space, to_optuna, to_tune, touches_features
+
+REPO = Path(__file__).resolve().parents[2]
+BASE = ExperimentConfig()
+
+
+def test_repo_search_yaml_validates_against_train_yaml():
+    scfg = load_search_config(REPO / "configs" / "search.yaml")
+    base = load_experiment_config(scfg.base)
+    spec = parse_space(scfg.space, base)
+    required = {"model.hidden_dim", "model.embedding_dim", "train.weight_decay", "train.min_delta",
+                "model.dense_depth", "model.norm", "train.lr", "model.margin", "features.n_negatives"}
+    assert required <= set(spec)
+    assert spec["train.weight_decay"].type == "loguniform"
+    assert scfg.eval.sessions >= 10_000
+
+
+@pytest.mark.parametrize("raw, match", [
+    ({"model.hidden_dimm": {"type": "choice", "values": [32]}}, r"space\.model\.hidden_dimm: unknown key 'model\.hidden_dimm'"),
+    ({"optim.lr": {"type": "uniform", "low": 0.1, "high": 0.2}}, r"space\.optim\.lr: unknown key"),
+    ({"train.lr": {"type": "uniform", "low": 0.2, "high": 0.1}}, r"space\.train\.lr: needs finite low < high"),
+    ({"train.lr": {"type": "loguniform", "low": 0.0, "high": 0.1}}, r"space\.train\.lr: a log scale needs low > 0"),
+    ({"model.hidden_dim": {"type": "choice", "values": []}}, r"space\.model\.hidden_dim: type 'choice' needs"),
+    ({"model.hidden_dim": {"type": "int", "low": 1.5, "high": 8}}, r"space\.model\.hidden_dim: type 'int' needs integer"),
+    ({"model.hidden_dim": {"type": "gaussian", "low": 1, "high": 8}}, r"space\.model\.hidden_dim\.type: expected one of"),
+    ({"model.hidden_dim": {"type": "int", "low": 1, "high": 8, "stepp": 2}}, r"unknown key 'space\.model\.hidden_dim\.stepp'"),
+    ({"model.norm": {"type": "choice", "values": ["layernorm", "batchnorm"]}}, r"space\.model\.norm: .*model\.norm: expected one of"),
+    ({"model.hidden_dim": {"type": "int", "low": 0, "high": 8}}, r"space\.model\.hidden_dim: .*must be >= 1"),
+    ({"train.lr": {"type": "uniform", "low": "fast", "high": 0.1}}, r"space\.train\.lr\.low: expected a number"),
+    ({"model.hidden_dim": {"type": "choice", "values": [32, "wide"]}}, r"space\.model\.hidden_dim: .*expected an integer"),
+])
+def test_bad_space_names_the_key(raw, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_space(raw, BASE)
+
+
+def test_empty_space_is_an_error():
+    with pytest.raises(ConfigError, match="space: expected a non-empty mapping"):
+        parse_space({}, BASE)
+
+
+def test_unknown_top_level_key_in_search_yaml(tmp_path):
+    (tmp_path / "search.yaml").write_text("base: train.yaml\nspace: {}\nobjektive: {}\n")
+    with pytest.raises(ConfigError, match=r"search\.yaml: unknown key 'objektive'"):
+        load_search_config(tmp_path / "search.yaml")
+
+
+def test_bad_eval_sessions_names_the_key(tmp_path):
+    (tmp_path / "search.yaml").write_text("base: train.yaml\neval: {sessions: 0}\n")
+    with pytest.raises(ConfigError, match=r"eval\.sessions: must be >= 1"):
+        load_search_config(tmp_path / "search.yaml")
+
+
+def test_yaml_exponent_without_dot_is_accepted():
+    spec = parse_space({"train.weight_decay": {"type": "loguniform", "low": "1e-6", "high": "1e-2"}}, BASE)
+    assert spec["train.weight_decay"].low == 1e-6
+
+
+def test_conversions():
+    spec = parse_space({
+        "model.hidden_dim": {"type": "choice", "values": [32, 64]},
+        "train.weight_decay": {"type": "loguniform", "low": 1e-6, "high": 1e-2},
+        "train.min_delta": {"type": "uniform", "low": 0.0, "high": 0.005},
+        "model.embedding_dim": {"type": "int", "low": 32, "high": 128, "step": 32},
+    }, BASE)
+    ot = to_optuna(spec)
+    assert ot["model.hidden_dim"] == od.CategoricalDistribution([32, 64])
+    assert ot["train.weight_decay"] == od.FloatDistribution(1e-6, 1e-2, log=True)
+    assert ot["train.min_delta"] == od.FloatDistribution(0.0, 0.005)
+    assert ot["model.embedding_dim"] == od.IntDistribution(32, 128, step=32)
+    domains = to_tune(spec)
+    assert set(domains) == set(spec)
+    assert domains["train.weight_decay"].lower == 1e-6
+    assert not touches_features(spec)
+    assert touches_features({**spec, **parse_space({"features.n_negatives": {"type": "choice", "values": [5]}}, BASE)})
