@@ -57,6 +57,7 @@ class PlateauLR:
                  threshold_mode: str = "rel", min_lr: float = 0.0):
         self.lr, self.factor, self.patience = lr, factor, patience
         self.threshold, self.mode, self.min_lr = threshold, threshold_mode, min_lr
+        self.eps = 1e-8
         self.best = math.inf
         self.bad_epochs = 0
 
@@ -71,7 +72,9 @@ class PlateauLR:
         else:
             self.bad_epochs += 1
         if self.bad_epochs > self.patience:
-            self.lr = max(self.lr * self.factor, self.min_lr)
+            new_lr = max(self.lr * self.factor, self.min_lr)
+            if self.lr - new_lr > self.eps:  # torch ignores changes smaller than eps = 1e-8
+                self.lr = new_lr
             self.bad_epochs = 0
         return self.lr
 

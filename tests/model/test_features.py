@@ -1,0 +1,76 @@
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim_bridge import columns as C
+from sim_bridge.catalog import Catalog
+
+from model.features import FeatureConfig, build_training_data, mask_history
+
+
+def _hand_catalog():
+    return Catalog(pd.DataFrame({C.TRACK: range(5), C.ARTIST: list("aabbc"), C.TITLE: list("vwxyz"),
+                                 C.GENRE: ["rock", None, "pop|rock", "pop", "jazz"], C.POP: [10, 1, 5, 7, 3]}))
+
+
+def _hand_events():
+    # user 7: plays tracks 0,2,0,3 positive, 4 not; user 9: 2,3 positive
+    rows = [(7, 0, 1.0, 1), (7, 2, 0.9, 2), (7, 0, 0.95, 3), (7, 3, 0.81, 4), (7, 4, 0.8, 5),
+            (9, 2, 1.0, 1), (9, 3, 0.99, 2)]
+    return pd.DataFrame(rows, columns=[C.USER, C.TRACK, C.TIME, C.TIMESTAMP])
+
+
+def test_hand_built_logs():
+    cfg = FeatureConfig(min_positives=2, history_len=2, n_negatives=2)
+    d = build_training_data(_hand_events(), _hand_catalog(), cfg)
+    # positives per track: 0→2, 2→2, 3→2, 4→0 (time 0.8 is not > 0.8)
+    assert d.track_ids.tolist() == [0, 2, 3]
+    assert d.user_ids.tolist() == [7, 9]
+    # latest 2 unique positives, newest first, as id + 1
+    assert d.history.tolist() == [[4, 1], [4, 3]]
+    assert d.genre_names.tolist() == ["jazz", "pop", "rock"]
+    assert d.item_genres.tolist() == [[0, 0, 1], [0, 1, 1], [0, 1, 0]]
+    assert d.item_pop.tolist() == [10, 5, 7]
+    trip = np.concatenate([d.train, d.val, d.test])
+    assert len(trip) == 6 * 2  # six positives of kept tracks × two negatives
+    assert (trip[:, 1] != trip[:, 2]).all()
+
+
+def test_split_sizes_seeded_and_picklable(data, events, catalog, tiny_cfg):
+    n = len(data.train) + len(data.val) + len(data.test)
+    assert len(data.val) == round(n * 0.1) and len(data.test) == round(n * 0.1)
+    again = build_training_data(events, catalog, tiny_cfg.features)
+    assert np.array_equal(again.train, data.train)
+    back = pickle.loads(pickle.dumps(data))
+    assert np.array_equal(back.history, data.history)
+    other = build_training_data(events, catalog, FeatureConfig(n_negatives=3, seed=5))
+    assert not np.array_equal(other.train, data.train)
+
+
+def test_negatives_uniform_over_other_items(data):
+    trip = np.concatenate([data.train, data.val, data.test])
+    assert (trip[:, 1] != trip[:, 2]).all()
+    counts = np.bincount(trip[:, 2], minlength=data.n_items)
+    assert counts.min() > 0  # every kept item is drawn as a negative on this size
+
+
+def test_pop_transforms(events, catalog):
+    raw = build_training_data(events, catalog, FeatureConfig(pop_transform="raw"))
+    std = build_training_data(events, catalog, FeatureConfig(pop_transform="standard"))
+    assert np.allclose(std.item_pop.mean(), 0, atol=1e-5) and np.isclose(std.item_pop.std(), 1, atol=1e-3)
+    assert np.allclose(np.log1p(raw.item_pop), build_training_data(
+        events, catalog, FeatureConfig(pop_transform="log")).item_pop, rtol=1e-5)
+
+
+def test_mask_history():
+    h = np.array([[3, 5, 0], [5, 6, 7]])
+    out = mask_history(h, np.array([5, 9]), np.array([0, 7]))
+    assert out.tolist() == [[3, 0, 0], [5, 6, 0]]
+
+
+def test_events_outside_catalog_rejected(catalog):
+    ev = pd.DataFrame({C.USER: [1], C.TRACK: [10_000], C.TIME: [1.0], C.TIMESTAMP: [1]})
+    with pytest.raises(ValueError, match="outside the catalog"):
+        build_training_data(ev, catalog, FeatureConfig())

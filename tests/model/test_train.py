@@ -1,0 +1,113 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sim_bridge.configio import with_overrides
+
+from model.config import load_experiment_config, read_variants
+from model.infer import recommend
+from model.train import EarlyStopping, PlateauLR, grouped_permutation, positive_runs, train
+from tests.model.conftest import REPO, TRAIN_YAML
+
+VARIANTS = list(read_variants(REPO / "configs" / "seed_variants.yaml")[1])
+
+
+def test_early_stopping_min_delta():
+    # min_delta 0.001: 0.9995 is not an improvement over 1.0, 0.998 is
+    es = EarlyStopping(patience=2, min_delta=0.001)
+    assert [es.step(x) for x in [1.0, 0.9995, 0.998, 0.9975, 0.9972]] == [False, False, False, False, True]
+    assert es.best == 0.998
+    # min_delta 0: any decrease counts
+    es0 = EarlyStopping(patience=2, min_delta=0.0)
+    assert [es0.step(x) for x in [1.0, 0.9995, 0.999, 0.999, 0.999]] == [False, False, False, False, True]
+
+
+def test_plateau_abs_threshold_patience_0():
+    # the seed's "better scheduler": x0.1 as soon as an epoch improves the best by < 0.002
+    s = PlateauLR(1e-3, factor=0.1, patience=0, threshold=0.002, threshold_mode="abs")
+    lrs = [s.step(x) for x in [1.0, 0.997, 0.9955, 0.990, 0.9895]]
+    assert np.allclose(lrs, [1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
+
+
+def test_plateau_rel_threshold():
+    s = PlateauLR(1.0, factor=0.5, patience=1, threshold=0.01, threshold_mode="rel")
+    # best 1.0 → needs < 0.99; 0.995 and 0.992 are bad → 2 bad epochs > patience 1 → halve
+    assert [s.step(x) for x in [1.0, 0.995, 0.992, 0.5]] == [1.0, 1.0, 0.5, 0.5]
+
+
+@pytest.mark.parametrize("mode,threshold,patience", [("rel", 1e-4, 3), ("abs", 0.002, 0), ("rel", 0.05, 1)])
+def test_plateau_agrees_with_torch(mode, threshold, patience):
+    losses = np.concatenate([np.linspace(1, 0.9, 6), 0.9 - np.random.default_rng(0).random(30) * 0.01])
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
+    ref = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=patience, threshold=threshold,
+                                                     threshold_mode=mode)
+    ours = PlateauLR(1e-3, 0.1, patience, threshold, mode)
+    for x in losses:
+        ref.step(float(x))
+        assert math.isclose(ours.step(float(x)), opt.param_groups[0]["lr"], rel_tol=1e-12)
+
+
+def test_grouped_permutation_keeps_runs_together():
+    trip = torch.tensor([[0, 1, 5], [0, 1, 6], [0, 2, 3], [1, 2, 4], [1, 2, 0], [1, 2, 7]])
+    runs = positive_runs(trip)
+    assert runs[0].tolist() == [0, 2, 3] and runs[1].tolist() == [2, 1, 3]
+    perm = grouped_permutation(*runs, torch.Generator().manual_seed(3))
+    assert sorted(perm.tolist()) == list(range(6))
+    order = trip[perm, :2].tolist()
+    # each (user, positive) appears as one contiguous block
+    blocks = [order[0]] + [b for a, b in zip(order, order[1:]) if a != b]
+    assert len(blocks) == 3
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_seed_variant_trains_one_epoch(variant, data):
+    cfg = load_experiment_config(TRAIN_YAML, variant)
+    cfg = with_overrides(cfg, {"train.max_epochs": 1, "train.num_threads": 1, "model.embedding_dim":
+                               cfg.model.embedding_dim // 8, "model.hidden_dim": 8})
+    seen = []
+    res = train(cfg, data, on_epoch=seen.append, device="cpu")
+    assert res.epochs == 1 and len(seen) == 1 and set(seen[0]) == {"epoch", "train_loss", "val_loss", "lr", "seconds"}
+    assert math.isfinite(res.best_val_loss) and res.best_val_loss == seen[0]["val_loss"]
+
+
+def test_training_lowers_val_loss_and_restores_best(data, tiny_cfg):
+    cfg = with_overrides(tiny_cfg, {"train.max_epochs": 6, "train.lr": 1e-2, "train.patience": 10})
+    res = train(cfg, data, device="cpu")
+    vals = [h["val_loss"] for h in res.history]
+    assert vals[-1] < vals[0]
+    assert res.best_val_loss == min(vals) and res.best_epoch == int(np.argmin(vals)) + 1
+    from model.train import _Batches, evaluate
+    b = _Batches(data, torch.device("cpu"))
+    assert math.isclose(evaluate(res.model, b, b.split(data.val), 10_000), res.best_val_loss, rel_tol=1e-5)
+
+
+def test_early_stop_on_plateau(data, tiny_cfg):
+    # lr so small nothing improves by min_delta 0.5 → stop after `patience` epochs
+    cfg = with_overrides(tiny_cfg, {"train.max_epochs": 20, "train.patience": 2, "train.min_delta": 0.5})
+    res = train(cfg, data, device="cpu")
+    assert res.epochs == 3 and res.stopped_early
+
+
+def test_same_seed_same_recs_other_seed_differs(data, tiny_cfg):
+    def run(seed):
+        cfg = with_overrides(tiny_cfg, {"train.seed": seed, "train.max_epochs": 2})
+        return recommend(train(cfg, data, device="cpu").model, data, k=10, device="cpu")
+    a, b, c = run(0), run(0), run(1)
+    assert a.keys() == b.keys() and all(np.array_equal(a[u], b[u]) for u in a)
+    assert any(not np.array_equal(a[u], c[u]) for u in a)
+
+
+def test_callback_exception_propagates(data, tiny_cfg):
+    def stop(row):
+        raise KeyboardInterrupt("trial stopped")
+    with pytest.raises(KeyboardInterrupt, match="trial stopped"):
+        train(tiny_cfg, data, on_epoch=stop, device="cpu")
+
+
+def test_nan_loss_raises(data, tiny_cfg):
+    cfg = with_overrides(tiny_cfg, {"train.lr": 1e30, "model.norm": "none", "train.max_epochs": 5})
+    bad = type(data)(**{**data.__dict__, "item_pop": np.full_like(data.item_pop, np.nan)})
+    with pytest.raises(FloatingPointError):
+        train(cfg, bad, device="cpu")
