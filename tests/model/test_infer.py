@@ -1,0 +1,55 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from model.checkpoint import data_maps, load_checkpoint, save_checkpoint
+from model.infer import item_embeddings, recommend, top_k_l2, user_embeddings, write_item_embeddings, \
+    write_user_recs_jsonl
+from model.train import train
+
+
+@pytest.fixture(scope="module")
+def trained(data, tiny_cfg):
+    return train(tiny_cfg, data, device="cpu").model
+
+
+def test_top_k_l2_exact():
+    rng = np.random.default_rng(0)
+    users, items = rng.normal(size=(20, 4)).astype(np.float32), rng.normal(size=(50, 4)).astype(np.float32)
+    d = ((users[:, None] - items[None]) ** 2).sum(-1)
+    assert np.array_equal(top_k_l2(users, items, 5), np.argsort(d, axis=1, kind="stable")[:, :5])
+    assert top_k_l2(users, items, 100).shape == (20, 50)  # k capped at the item count
+
+
+def test_recommend_every_user_with_history(trained, data):
+    recs = recommend(trained, data, k=10, device="cpu")
+    assert sorted(recs) == data.user_ids.tolist()
+    for tracks in recs.values():
+        assert tracks.shape == (10,) and len(set(tracks.tolist())) == 10
+        assert np.isin(tracks, data.track_ids).all()
+
+
+def test_checkpoint_round_trip(trained, data, tiny_cfg, tmp_path):
+    save_checkpoint(tmp_path / "c.pt", trained, tiny_cfg, data_maps(data))
+    model, cfg, maps = load_checkpoint(tmp_path / "c.pt")
+    assert cfg == tiny_cfg
+    assert np.array_equal(maps["track_ids"], data.track_ids) and np.array_equal(maps["history"], data.history)
+    assert np.array_equal(item_embeddings(model, data, "cpu"), item_embeddings(trained, data, "cpu"))
+    assert np.array_equal(user_embeddings(model, data, "cpu"), user_embeddings(trained, data, "cpu"))
+    raw = torch.load(tmp_path / "c.pt", weights_only=True)  # plain types only
+    assert set(raw) == {"format", "state_dict", "config", "dims", "maps"}
+
+
+def test_export_formats(trained, data, tmp_path):
+    recs = recommend(trained, data, k=5, device="cpu")
+    write_user_recs_jsonl(recs, tmp_path / "recs.json")
+    lines = [json.loads(x) for x in (tmp_path / "recs.json").read_text().splitlines()]
+    assert [x["user"] for x in lines] == sorted(recs)
+    assert lines[0]["tracks"] == recs[lines[0]["user"]].tolist() and set(lines[0]) == {"user", "tracks"}
+    emb = item_embeddings(trained, data, "cpu")
+    write_item_embeddings(tmp_path, emb, data.track_ids)
+    assert np.array_equal(np.load(tmp_path / "item_embeddings.npy"), emb)
+    assert np.load(tmp_path / "item_ids.npy").tolist() == data.track_ids.tolist()
+    assert emb.dtype == np.float32 and emb.shape == (data.n_items, 8)
