@@ -1,0 +1,79 @@
+"""search.searcher / search.results: what Optuna learns, the scheduler choice, ranking."""
+import math
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+from search.config import AshaConfig
+from search.results import pareto_mask, ranked
+from search.searcher import FinalOnlyOptunaSearch, base_point, build_scheduler, objective
+from search.space import Param
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _searcher(metric="score", mode="max"):
+    return FinalOnlyOptunaSearch(space={"x": FloatDistribution(0, 1)}, metric=metric, mode=mode, seed=0)
+
+
+def test_only_a_final_report_completes_an_optuna_trial():
+    s = _searcher()
+    for tid in ("done", "stopped", "broken"):
+        s.suggest(tid)
+    partial = {"score": math.nan, "val_loss": 0.3, "final": False, "training_iteration": 3}
+    s.on_trial_result("stopped", partial)
+    s.on_trial_complete("stopped", result=partial)  # what Tune sends when ASHA stops a trial
+    s.on_trial_complete("broken", error=True)
+    s.on_trial_complete("done", result={"score": 4.5, "val_loss": 0.2, "final": True})
+    states = [t.state for t in s._ot_study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
+    assert s._ot_study.trials[0].value == 4.5
+    assert s._ot_study.trials[1].intermediate_values == {}
+
+
+def test_partial_val_loss_is_not_a_result_either():
+    s = _searcher("val_loss", "min")
+    s.suggest("a")
+    s.on_trial_complete("a", result={"val_loss": 0.9, "final": False})
+    assert s._ot_study.trials[0].state == TrialState.PRUNED
+
+
+def test_scheduler_asha_on_val_loss_but_never_for_multi():
+    asha = build_scheduler(objective("score"), AshaConfig(), max_epochs=50)
+    assert isinstance(asha, ASHAScheduler) and asha.metric == "val_loss" and asha._mode == "min"
+    assert isinstance(build_scheduler(objective("multi"), AshaConfig(), 50), FIFOScheduler)
+    assert isinstance(build_scheduler(objective("lift"), AshaConfig(enabled=False), 50), FIFOScheduler)
+
+
+def test_objectives():
+    assert objective("lift").metric == "lift_vs_sticky" and objective("lift").mode == "max"
+    assert objective("multi").metric == ["val_loss", "time_per_session"]
+    assert objective("multi").mode == ["min", "max"]
+
+
+def test_base_point_inside_and_outside_the_space():
+    spec = {"a": Param("choice", values=[1, 2]), "b": Param("int", low=2, high=8, step=2),
+            "c": Param("loguniform", low=1e-4, high=1e-2)}
+    assert base_point(spec, {"a": 2, "b": 4, "c": 1e-3}) == {"a": 2, "b": 4, "c": 1e-3}
+    assert base_point(spec, {"a": 2, "b": 5, "c": 1e-3}) is None
+    assert base_point(spec, {"a": 3, "b": 4, "c": 1e-3}) is None
+
+
+def test_pareto_front():
+    loss = np.array([0.1, 0.2, 0.3, 0.2])
+    time = np.array([2.0, 3.0, 2.5, 2.0])
+    # trial 2 is beaten by 1 (lower loss, more time); trial 3 by 0 (lower loss, same time)
+    assert pareto_mask(loss, time).tolist() == [True, True, False, False]
+
+
+def test_ranked_keeps_only_finished_trials_best_first():
+    frame = pd.DataFrame({"trial_id": list("abcd"), "status": ["finished", "stopped", "finished", "errored"],
+                          "score": [1.0, 9.0, 2.0, math.nan], "val_loss": [0.2, 0.1, 0.3, math.nan],
+                          "time_per_session": [3.0, 3.5, 2.0, math.nan]})
+    assert ranked(frame, objective("score"))["trial_id"].tolist() == ["c", "a"]
+    assert ranked(frame, objective("val_loss"))["trial_id"].tolist() == ["a", "c"]
+    assert ranked(frame, objective("multi"))["trial_id"].tolist() == ["a", "c"]
