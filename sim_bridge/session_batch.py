@@ -24,19 +24,24 @@ class SessionBatch:
         self.total_time = np.zeros(size, dtype=np.float64)
         self.history = np.zeros((size, max_steps + 1), dtype=np.int64)  # played tracks in order
         self.played = np.zeros((size, n_tracks), dtype=bool)
-        self.artist_plays = np.zeros((size, n_artists), dtype=np.int32)
+        self.artist_plays = np.zeros((size, n_artists), dtype=np.int16)  # < max_steps + 1 plays
 
     @property
     def n_played(self) -> np.ndarray:
         """Tracks played per slot, the first track included."""
         return self.step + 1
 
+    def is_clear(self) -> bool:
+        """No slot holds a session and no cell is set: the batch can serve another run."""
+        return bool((self.session < 0).all() and not self.played.any() and not self.artist_plays.any())
+
     def clear(self, slots: np.ndarray, artist_of: np.ndarray) -> None:
         """Forget the sessions in ``slots``, touching only the cells they set."""
         lengths = self.n_played[slots]
-        mask = np.arange(self.history.shape[1]) < lengths[:, None]
+        width = int(lengths.max())
+        mask = np.arange(width) < lengths[:, None]
         rows = np.repeat(slots, lengths)
-        tracks = self.history[slots][mask]
+        tracks = self.history[slots, :width][mask]
         self.played[rows, tracks] = False
         self.artist_plays[rows, artist_of[tracks]] = 0
         self.session[slots] = -1

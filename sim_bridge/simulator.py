@@ -34,8 +34,8 @@ class SimConfig:
     batch_size: int = 2048  # concurrent sessions (memory ≈ batch_size × n_tracks bytes)
 
     def __post_init__(self) -> None:
-        if self.max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {self.max_steps}")
+        if not 1 <= self.max_steps <= 30_000:  # artist play counts are int16
+            raise ValueError(f"max_steps must be in 1..30000, got {self.max_steps}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
 
@@ -61,12 +61,21 @@ class Simulator:
         self.embeddings = world.embeddings.astype(np.float64)  # float64: exact, order-free maths
         self.artist_of = world.catalog.artist_codes
         self.n_artists = int(self.artist_of.max()) + 1
+        self._batches: dict[int, SessionBatch] = {}
 
     @cached_property
     def starts(self) -> StartTable:
         """Neighbour lists of every interest track, computed once per world."""
         users = self.world.users
         return StartTable(self.world.embeddings, users.interests, int(users.interest_neighbours.max()))
+
+    def batch(self, size: int) -> SessionBatch:
+        """A cleared slot batch, reused across runs (its big arrays are costly to fault in)."""
+        cached = self._batches.get(size)
+        if cached is None:
+            cached = SessionBatch(size, self.world.catalog.n_tracks, self.n_artists, self.config.max_steps)
+            self._batches = {size: cached}  # keep one: a batch holds batch_size × n_tracks bytes
+        return cached
 
     def plan(self, n_sessions: int, seed: int) -> SessionPlan:
         return draw_session_plan(self.world.users, n_sessions, seed)
@@ -90,7 +99,11 @@ class Simulator:
         if len(arm_of_session) != n_sessions:
             raise ValueError(f"arm_of_session has {len(arm_of_session)} entries for {n_sessions} sessions")
         rollout = _Rollout(self, plan, list(policies.values()), np.asarray(arm_of_session), record_events)
-        rollout.run()
+        try:
+            rollout.run()
+        except BaseException:
+            self._batches.clear()  # the batch may hold a half-run's state
+            raise
         return rollout.result(list(policies))
 
 
@@ -101,7 +114,7 @@ class _Rollout:
         self.sim, self.plan, self.policies, self.arms, self.record = sim, plan, policies, arms, record
         cfg, users = sim.config, sim.world.users
         size = min(cfg.batch_size, len(plan))
-        self.batch = SessionBatch(size, sim.world.catalog.n_tracks, sim.n_artists, cfg.max_steps)
+        self.batch = sim.batch(size)
         self.first_track = sim.starts.first_tracks(plan.interest, plan.start_position)
         self.bias = users.consume_bias[plan.user_index]
         self.sharpness = users.consume_sharpness[plan.user_index]

@@ -128,3 +128,12 @@ def test_truncated_share_is_reported(smoke_world):
 def test_bad_recommendation_is_rejected(smoke_world):
     with pytest.raises(ValueError, match="outside 0..1999"):
         Simulator(smoke_world).run(Scripted([5000]), 10, seed=0)
+
+
+def test_a_failed_run_does_not_leak_state_into_the_next(smoke_world):
+    sim = Simulator(smoke_world)
+    clean = sim.run(Random(smoke_world.catalog.n_tracks), 100, seed=4).sessions
+    with pytest.raises(ValueError):
+        sim.run(Scripted([1, 2, 5000]), 100, seed=4)
+    assert sim.run(Random(smoke_world.catalog.n_tracks), 100, seed=4).sessions.equals(clean)
+    assert sim.batch(100).is_clear()
