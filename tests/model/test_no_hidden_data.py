@@ -36,6 +36,17 @@ def test_model_imports_only_public_sim_bridge():
         assert "tracks.npy" not in text and "users.json" not in text, path.name
 
 
+def tiny_yaml(tmp_path: Path) -> Path:
+    """configs/train.yaml made tiny: 2 epochs, width 8, one thread."""
+    text = (REPO / "configs/train.yaml").read_text()
+    for a, b in (("max_epochs: 50", "max_epochs: 2"), ("embedding_dim: 64", "embedding_dim: 8"),
+                 ("hidden_dim: 64", "hidden_dim: 8"), ("num_threads: 0", "num_threads: 1")):
+        assert a in text
+        text = text.replace(a, b)
+    (tmp_path / "tiny.yaml").write_text(text)
+    return tmp_path / "tiny.yaml"
+
+
 def test_cli_trains_from_catalog_and_logs_only(catalog, events, tmp_path):
     world = tmp_path / "world"
     world.mkdir()
@@ -59,7 +70,7 @@ def test_cli_trains_from_catalog_and_logs_only(catalog, events, tmp_path):
         "sys.exit(main(sys.argv[1:]))\n"
     )
     out = tmp_path / "out"
-    cmd = [sys.executable, "-c", guard, "--config", str(REPO / "configs/train.yaml"), "--logs",
+    cmd = [sys.executable, "-c", guard, "--config", str(tiny_yaml(tmp_path)), "--logs",
            str(world / "logs.json"), "--out", str(out), "--device", "cpu", "--k", "7"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)

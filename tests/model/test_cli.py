@@ -1,0 +1,50 @@
+import json
+
+import numpy as np
+
+from sim_bridge.catalog import write_catalog
+
+from model.cli import main
+from model.checkpoint import load_checkpoint
+from tests.model.conftest import TRAIN_YAML
+from tests.model.test_no_hidden_data import tiny_yaml
+
+
+def _world(tmp_path, catalog, events):
+    write_catalog(catalog, tmp_path / "tracks.json")
+    events.to_json(tmp_path / "logs.json", orient="records", lines=True)
+    return tmp_path / "logs.json"
+
+
+def test_dry_run_prints_param_count(capsys):
+    assert main(["--config", str(TRAIN_YAML), "--dry-run", "--n-tracks", "50000", "--n-genres", "20"]) == 0
+    assert json.loads(capsys.readouterr().out)["parameters"] == 3_226_528
+
+
+def test_train_writes_outputs_and_refuses_overwrite(tmp_path, catalog, events, capsys):
+    logs, out = _world(tmp_path, catalog, events), tmp_path / "out"
+    args = ["--config", str(tiny_yaml(tmp_path)), "--logs", str(logs), "--out", str(out), "--device", "cpu",
+            "--seed", "3", "--k", "5"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("\nepoch ") + printed.startswith("epoch ") == 2  # one line per epoch
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and len(metrics["history"]) == 2
+    recs = [json.loads(x) for x in (out / "recommendations.json").read_text().splitlines()]
+    assert all(len(r["tracks"]) == 5 for r in recs)
+    model, cfg, maps = load_checkpoint(out / "checkpoint.pt")
+    assert cfg.train.seed == 3 and cfg.features.seed == 3
+    assert np.array_equal(np.load(out / "item_ids.npy"), maps["track_ids"])
+    before = (out / "metrics.json").read_text()
+    assert main(args) == 2  # non-empty --out without --force
+    assert "not empty" in capsys.readouterr().err and (out / "metrics.json").read_text() == before
+    assert main(args + ["--force"]) == 0
+
+
+def test_clear_errors(tmp_path, capsys):
+    assert main(["--config", str(TRAIN_YAML), "--logs", str(tmp_path / "none.json"), "--out", str(tmp_path / "o")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["--config", str(tmp_path / "missing.yaml"), "--dry-run"]) == 2
+    assert "no such config file" in capsys.readouterr().err
+    assert main(["--config", str(TRAIN_YAML), "--variant", "bogus", "--dry-run"]) == 2
+    assert "unknown variant" in capsys.readouterr().err
