@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ class Catalog:
     def n_tracks(self) -> int:
         return len(self.tracks)
 
-    @property
+    @cached_property
     def artist_codes(self) -> np.ndarray:
         """int32 [N]: artist of each track as a dense code 0..A-1."""
         codes, _ = pd.factorize(self.tracks[C.ARTIST], sort=True)

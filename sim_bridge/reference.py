@@ -21,24 +21,24 @@ from sim_bridge.world import World
 def simulate_reference(world: World, policy, n_sessions: int, seed: int, max_steps: int = 1000) -> pd.DataFrame:
     """Per-session table (session, user, time, tracks, truncated) of ``n_sessions`` sessions."""
     plan = draw_session_plan(world.users, n_sessions, seed)
-    rows = [_one_session(world, policy, plan, i, max_steps) for i in range(n_sessions)]
+    emb = world.embeddings.astype(np.float64)
+    rows = [_one_session(world, emb, policy, plan, i, max_steps) for i in range(n_sessions)]
     return pd.DataFrame(rows, columns=[C.SESSION, C.USER, C.TIME, C.TRACKS, C.TRUNCATED])
 
 
-def first_track(world: World, interest: int, position: int) -> int:
+def first_track(emb: np.ndarray, interest: int, position: int) -> int:
     """The ``position``-th track nearest to ``interest`` by inner product (ties by id)."""
-    emb = world.embeddings.astype(np.float64)
     scores = emb @ emb[interest]
     return int(np.lexsort((np.arange(len(scores)), -scores))[position])
 
 
-def _one_session(world: World, policy, plan: SessionPlan, i: int, max_steps: int) -> tuple:
+def _one_session(world: World, emb: np.ndarray, policy, plan: SessionPlan, i: int, max_steps: int) -> tuple:
     users, artist_of = world.users, world.catalog.artist_codes
     row = int(plan.user_index[i])
-    s = world.embeddings[plan.interest[i]].astype(np.float64)
+    s = emb[plan.interest[i]]
     bias, sharpness = users.consume_bias[row], users.consume_sharpness[row]
     gamma, budget = users.artist_discount_gamma[row], int(users.session_budget[row])
-    track = first_track(world, int(plan.interest[i]), int(plan.start_position[i]))
+    track = first_track(emb, int(plan.interest[i]), int(plan.start_position[i]))
     played, artist_plays = {track}, Counter({artist_of[track]: 1})
     view = _PolicyView(world, int(users.user[row]), row, int(plan.interest[i]), max_steps)
     view.play(track, 1.0, artist_of)
@@ -50,7 +50,7 @@ def _one_session(world: World, policy, plan: SessionPlan, i: int, max_steps: int
         if rec in played:
             t = 0.0
         else:
-            dot = float(world.embeddings[rec].astype(np.float64) @ s)
+            dot = float(emb[rec] @ s)
             t = float(listen_time(dot, bias, sharpness, gamma, artist_plays[artist_of[rec]]))
         played.add(rec)
         artist_plays[artist_of[rec]] += 1
