@@ -166,6 +166,8 @@ def _lazy_weight_decay(params: list[torch.nn.Parameter], wd: float) -> None:
         return
     for p in params:
         g = p.grad
+        if g is None:
+            continue
         rows = torch.unique(g._indices()[0])
         idx = torch.cat([g._indices(), rows[None]], dim=1)
         vals = torch.cat([g._values(), wd * p.detach()[rows]])
