@@ -1,0 +1,31 @@
+"""The calibration check: baselines on a world, measured as the course measured them."""
+from __future__ import annotations
+
+import numpy as np
+
+from sim_bridge import columns as C
+from sim_bridge.abtest import user_metrics
+from sim_bridge.policies import Random, StickyArtist, TopPop
+from sim_bridge.simulator import Simulator
+from sim_bridge.world import World
+
+# The course's table on its real world (DESIGN §10): mean time per session.
+TARGETS = {"random": 2.05, "sticky_artist": 2.99, "toppop": 2.12}
+
+
+def measure_baselines(world: World, n_sessions: int, seed: int) -> dict[str, dict[str, float]]:
+    """User-level mean time and tracks per session (± SE) of each baseline, paired sessions."""
+    sim = Simulator(world)
+    policies = [Random(world.catalog.n_tracks), StickyArtist(world.catalog), TopPop(world.catalog)]
+    out = {}
+    for policy in policies:
+        users = user_metrics(sim.run(policy, n_sessions, seed).sessions)
+        time, tracks = users[C.MEAN_TIME_PER_SESSION], users[C.MEAN_TRACKS_PER_SESSION]
+        out[policy.name] = {
+            "time": float(time.mean()),
+            "time_se": float(time.std(ddof=1) / np.sqrt(len(time))),
+            "tracks": float(tracks.mean()),
+            "tracks_se": float(tracks.std(ddof=1) / np.sqrt(len(tracks))),
+            "off_pct": float(100 * (time.mean() / TARGETS[policy.name] - 1)),
+        }
+    return out

@@ -1,0 +1,57 @@
+"""``python -m sim_bridge``: each subcommand end to end on the smoke world, and its errors."""
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from sim_bridge.cli import main
+from sim_bridge.defaults import ensure_smoke_world
+
+
+@pytest.fixture(scope="module")
+def world_dir():
+    return str(ensure_smoke_world())
+
+
+def test_simulate_then_analyze(tmp_path, world_dir, capsys):
+    logs = tmp_path / "logs.parquet"
+    assert main(["simulate", "--world", world_dir, "--experiment", "EXP", "--arms", "C=sticky_artist,T1=random",
+                 "--sessions", "2000", "--seed", "1", "--out", str(logs)]) == 0
+    assert main(["analyze", "--logs", str(logs), "--experiment", "EXP", "--out", str(tmp_path / "t.csv")]) == 0
+    table = pd.read_csv(tmp_path / "t.csv")
+    row = table[table["metric"] == "mean_time_per_session"].iloc[0]
+    assert row["effect"] < 0 and bool(row["significant"])  # random loses to sticky_artist
+    assert "mean_time_per_session" in capsys.readouterr().out
+
+
+def test_abtest_of_identical_policies_shows_no_significant_effect(tmp_path, world_dir):
+    out = tmp_path / "table.csv"
+    assert main(["abtest", "--world", world_dir, "--control", "sticky_artist", "--treatment", "sticky_artist",
+                 "--sessions", "3000", "--seed", "3", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["model", "metric", "effect", "upper", "lower", "control_mean",
+                                   "treatment_mean", "significant"]
+    row = table[table["metric"] == "mean_time_per_session"].iloc[0]
+    assert row["lower"] < row["effect"] < row["upper"]
+
+
+def test_world_command_refuses_a_non_empty_folder(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("mine")
+    assert main(["world", "--out", str(tmp_path)]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+
+
+def test_bad_arms_and_policy_are_clear_errors(tmp_path, world_dir, capsys):
+    args = ["simulate", "--world", world_dir, "--experiment", "E", "--sessions", "10", "--out", str(tmp_path / "l.json")]
+    assert main(args + ["--arms", "T1=random,C=sticky_artist"]) == 2
+    assert "arms must be named C,T1" in capsys.readouterr().err
+    assert main(args + ["--arms", "C=random,T1=nope"]) == 2
+    assert "unknown policy 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "l.json").exists()
+
+
+def test_help_runs_as_a_module():
+    out = subprocess.run([sys.executable, "-m", "sim_bridge", "abtest", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--treatment" in out.stdout
