@@ -71,7 +71,8 @@ def welch_ci(control: np.ndarray, treatment: np.ndarray, level: float = 0.95) ->
 def _ab_row(control: np.ndarray, treatment: np.ndarray) -> dict:
     diff, lo, hi = welch_ci(control, treatment)
     mean_c = float(np.mean(control))
-    effect, lower, upper = (100 * x / mean_c for x in (diff, lo, hi))
+    # a zero control mean (e.g. latency of simulated serving) has no relative effect
+    effect, lower, upper = (100 * x / mean_c if mean_c else float("nan") for x in (diff, lo, hi))
     return {
         "effect": effect, "upper": upper, "lower": lower, "control_mean": mean_c,
         "treatment_mean": float(np.mean(treatment)), "significant": bool(lower > 0 or upper < 0),

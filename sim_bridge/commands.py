@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 from sim_bridge import abtest
+from sim_bridge import columns as C
 from sim_bridge.configio import load_yaml
 from sim_bridge.defaults import DEFAULT_WORLD_CONFIG, ensure_default_world
 from sim_bridge.experiment import simulate_experiment
@@ -64,8 +65,11 @@ def simulate(args: argparse.Namespace) -> int:
 def analyze(args: argparse.Namespace) -> int:
     from sim_bridge.logs import read_logs
 
-    table = abtest.analyze(read_logs(args.logs), args.experiment)
-    _show(table, args.out)
+    events = read_logs(args.logs)
+    from sim_bridge.logs import sessionize
+
+    _check_srm(sessionize(events, args.experiment).query(f"{C.ARM} != ''"))
+    _show(abtest.analyze(events, args.experiment), args.out)
     return 0
 
 
@@ -73,12 +77,25 @@ def abtest_command(args: argparse.Namespace) -> int:
     sim = _simulator(args)
     control, treatment = make_policy(args.control, sim.world), make_policy(args.treatment, sim.world)
     result = simulate_experiment(sim, [control, treatment], args.experiment, args.sessions, args.seed)
+    _check_srm(result.sessions)
     metrics = abtest.user_metrics(result.sessions)
     table = abtest.ab_table(metrics, model_names={"T1": args.treatment})
     print(f"control: {args.control}   treatment: {args.treatment}   sessions: {args.sessions}   "
           f"truncated: {100 * result.truncated_share:.2f}%")
     _show(table, args.out)
     return 0
+
+
+def _check_srm(sessions) -> None:
+    """Warn (on stderr) when users split across arms unlike botify's equal assignment."""
+    users = sessions.drop_duplicates(C.USER)
+    counts = users[C.ARM].value_counts().sort_index()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        chi2, p = abtest.srm_check(counts.to_dict())
+    print(f"users per arm: {counts.to_dict()}  (sample-ratio χ² = {chi2:.2f}, p = {p:.3g})", file=sys.stderr)
+    for warning in caught:
+        print(f"WARNING: {warning.message}", file=sys.stderr)
 
 
 def _show(table, out: Path | None) -> None:
