@@ -215,6 +215,7 @@ def train(cfg: ExperimentConfig, data: TrainingData, on_epoch: Callable[[dict], 
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
     dev = resolve_device(device)
+    torch.set_flush_denormal(True)  # tiny LRs late in training otherwise slow CPU steps many-fold
     torch.manual_seed(tc.seed)  # weight init
     gen = torch.Generator().manual_seed(tc.seed)  # batch order
     model = build_model(cfg.model, data).to(dev)
