@@ -7,6 +7,7 @@ from sim_bridge.catalog import write_catalog
 from model.cli import main
 from model.checkpoint import load_checkpoint
 from tests.model.conftest import TRAIN_YAML
+from tests.model.test_dssm import _count
 from tests.model.test_no_hidden_data import tiny_yaml
 
 
@@ -18,7 +19,8 @@ def _world(tmp_path, catalog, events):
 
 def test_dry_run_prints_param_count(capsys):
     assert main(["--config", str(TRAIN_YAML), "--dry-run", "--n-tracks", "50000", "--n-genres", "20"]) == 0
-    assert json.loads(capsys.readouterr().out)["parameters"] == 3_226_528
+    # = tests/model/test_dssm.py's arithmetic for embedding 96, hidden 64, 20 genres
+    assert json.loads(capsys.readouterr().out)["parameters"] == _count(50_000, 20, 96, 64)
 
 
 def test_train_writes_outputs_and_refuses_overwrite(tmp_path, catalog, events, capsys):

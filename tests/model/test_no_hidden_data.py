@@ -39,7 +39,7 @@ def test_model_imports_only_public_sim_bridge():
 def tiny_yaml(tmp_path: Path) -> Path:
     """configs/train.yaml made tiny: 2 epochs, width 8, one thread."""
     text = (REPO / "configs/train.yaml").read_text()
-    for a, b in (("max_epochs: 50", "max_epochs: 2"), ("embedding_dim: 64", "embedding_dim: 8"),
+    for a, b in (("max_epochs: 50", "max_epochs: 2"), ("embedding_dim: 96", "embedding_dim: 8"),
                  ("hidden_dim: 64", "hidden_dim: 8"), ("num_threads: 0", "num_threads: 1")):
         assert a in text
         text = text.replace(a, b)
