@@ -28,6 +28,7 @@ import yaml
 from model.checkpoint import data_maps, load_checkpoint, save_checkpoint
 from model.infer import item_embeddings, write_item_embeddings
 from sim_bridge.atomic import atomic_path, atomic_write_text
+from sim_bridge.recfile import write_user_recs
 
 MODEL_FILE = "model.pt"
 RECS_FILE = "recommendations.npz"
@@ -64,18 +65,11 @@ def export_trial(checkpoint: str | Path, metrics: dict, out: str | Path) -> Path
     (out / "checkpoint").mkdir(exist_ok=True)
     with atomic_path(out / "checkpoint" / MODEL_FILE) as tmp:
         shutil.copyfile(checkpoint / MODEL_FILE, tmp)
-    _write_recs(load_recs(checkpoint), out / "recommendations.json")
+    write_user_recs(load_recs(checkpoint), out / "recommendations.json")
     model, _, maps = load_checkpoint(checkpoint / MODEL_FILE)
     write_item_embeddings(out, item_embeddings(model, device="cpu"), maps["track_ids"])
     return out
 
-
-def _write_recs(recs: dict[int, np.ndarray], path: Path) -> None:
-    try:
-        from sim_bridge.recfile import write_user_recs
-    except ImportError:  # sim_bridge.recfile not landed yet: model's writer, same botify format
-        from model.infer import write_user_recs_jsonl as write_user_recs
-    write_user_recs(recs, path)
 
 
 def _json_default(value):

@@ -39,6 +39,19 @@ def check_dashboard_host(host: str) -> str | None:
             f"(ssh -L {DASHBOARD_PORT}:127.0.0.1:{DASHBOARD_PORT} HOST).")
 
 
+def _token_auth_for_join() -> None:
+    """Ray 2.60 enables token auth for a new local cluster, but a driver *joining* a cluster only
+    sends its token in token mode. With ``RAY_AUTH_MODE`` unset and a token at hand (``ray
+    get-auth-token``), switch to token mode with the same (private) helper ``ray start`` uses."""
+    try:
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+    except ImportError:  # a Ray without token authentication
+        return
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 def start(address: str | None, dashboard_host: str, num_cpus: int | None = None,
           num_gpus: int | None = None, runtime_env: dict | None = None) -> str | None:
     """Start or join Ray; print the dashboard URL; return it (None when there is no dashboard).
@@ -46,11 +59,15 @@ def start(address: str | None, dashboard_host: str, num_cpus: int | None = None,
     ``runtime_env`` reaches every worker (the driver passes ``PYTHONPATH`` = the repository, so
     workers of a cluster started elsewhere on this machine can import the project).
     """
+    if address:
+        _token_auth_for_join()
     warning = None if address else check_dashboard_host(dashboard_host)
     if warning:
         log.warning(warning)
         print(f"WARNING: {warning}", flush=True)
     ctx = ray.init(**init_kwargs(address, dashboard_host, num_cpus, num_gpus), runtime_env=runtime_env)
+    if address:
+        print(f"joined Ray cluster at {address} ({ray.cluster_resources().get('CPU', 0):g} CPUs)", flush=True)
     url = ctx.dashboard_url
     if url:
         url = url if url.startswith("http") else f"http://{url}"

@@ -47,7 +47,10 @@ def main(argv=None) -> int:
     run_file = exp_dir / "search_run.json"
     obj_name = json.loads(run_file.read_text())["objective"] if run_file.is_file() else "score"
     row = pick(load_trials(exp_dir), args.trial, obj_name)
-    out = results.export_row(row, args.out)
+    try:
+        out = results.export_row(row, args.out)
+    except ValueError as exc:
+        raise SystemExit(f"search.export: {exc}") from None
     print(f"exported trial {row['trial_id']} ({row['status']}) to {out}")
     return 0
 

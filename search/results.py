@@ -106,7 +106,7 @@ def _markdown(frame: pd.DataFrame) -> str:
 
 def export_row(row: pd.Series, out: str | Path) -> Path:
     """Export one finished trial (a row of trials.parquet) to ``out``."""
-    if not row.get("checkpoint"):
+    if not isinstance(row.get("checkpoint"), str) or not row["checkpoint"]:  # None/NaN after Parquet
         raise ValueError(f"trial {row['trial_id']} has no final checkpoint (status {row['status']})")
     metrics = {k: row[k] for k in row.index if not k.startswith("config/") and k not in ("checkpoint", "path")}
     return artifacts.export_trial(row["checkpoint"], metrics, out)

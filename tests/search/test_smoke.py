@@ -41,8 +41,11 @@ def test_trials_table(smoke_run):
     for col in ("trial_id", "status", "duration_s", "val_loss", "time_per_session", "lift_vs_sticky",
                 "lift_lower", "lift_upper", "score", "config/model.hidden_dim", "config/train.weight_decay"):
         assert col in frame.columns, col
+    # ASHA may stop the worse trial at its first rung (which one depends on timing)
+    assert set(frame["status"]) <= {"finished", "stopped"}
     done = frame[frame["status"] == "finished"]
-    assert len(done) == 2
+    assert len(done) >= 1
+    assert frame.loc[frame["status"] == "stopped", "score"].isna().all()
     row = done.iloc[0]
     assert row["lift_lower"] <= row["lift_vs_sticky"] <= row["lift_upper"]
     assert math.isclose(row["score"], row["lift_vs_sticky"] - 10.0 * row["val_loss"], rel_tol=1e-9)
@@ -71,8 +74,13 @@ def test_best_folder(smoke_run):
 def test_export_any_trial(smoke_run, tmp_path):
     exp, _ = smoke_run
     frame = pd.read_parquet(exp / "trials.parquet")
-    for trial_id in frame["trial_id"]:
+    for trial_id, status in zip(frame["trial_id"], frame["status"]):
         out = tmp_path / trial_id
+        if status != "finished":  # stopped early: no final checkpoint, a clear error
+            proc = subprocess.run([sys.executable, "-m", "search.export", str(exp), "--trial", trial_id,
+                                   "--out", str(out)], cwd=REPO, capture_output=True, text=True)
+            assert proc.returncode != 0 and "has no final checkpoint" in proc.stderr
+            continue
         run_cli("search.export", str(exp), "--trial", trial_id, "--out", str(out))
         assert (out / "recommendations.json").is_file() and (out / "item_embeddings.npy").is_file()
     best_id = json.loads((exp / "best" / "metrics.json").read_text())["trial_id"]
