@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from sim_bridge.abtest import paired_lift
 from sim_bridge.policies import Indexed, StickyArtist
 from sim_bridge.simulator import SimConfig, Simulator
 from sim_bridge.world import World
@@ -31,8 +32,6 @@ def control_sessions(world: World, n_sessions: int, seed: int) -> pd.DataFrame:
 
 def paired_eval(world: World, control: pd.DataFrame, recs: dict[int, np.ndarray], seed: int) -> dict:
     """Serve ``recs`` (user → track ids) indexed on the control's sessions; lift in %."""
-    from sim_bridge.abtest import paired_lift  # TODO(top-level once sim_bridge.abtest lands)
-
     n_sessions = len(control)  # one row per session
     treatment = Simulator(world, SimConfig()).run(Indexed(recs, world.catalog.n_tracks), n_sessions, seed)
     res = paired_lift(control, treatment.sessions)
