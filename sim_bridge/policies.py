@@ -188,7 +188,8 @@ BASELINES = ("random", "sticky_artist", "sticky_artist_exclusive", "toppop")
 
 
 def make_policy(spec: str, world) -> Policy:
-    """Build a policy from its CLI spec: a name, or ``indexed:RECS.json`` / ``sequential:RECS.json``."""
+    """Build a policy from its CLI spec: a name, ``indexed:RECS.json`` / ``sequential:RECS.json``
+    (per-user lists) or ``i2i:ITEM_RECS.json`` (per-track lists, served session-aware)."""
     catalog = world.catalog
     name, _, arg = spec.partition(":")
     if name == "random" and not arg:
@@ -201,6 +202,11 @@ def make_policy(spec: str, world) -> Policy:
         return TopPop(catalog, int(arg) if arg else 100)
     if name == "oracle" and not arg:
         return Oracle(world)
+    if name == "i2i" and arg:
+        from sim_bridge.recfile import read_item_recs
+        from sim_bridge.session_aware import ItemToItem
+
+        return ItemToItem(read_item_recs(Path(arg)), catalog)
     if name in ("indexed", "sequential") and arg:
         from sim_bridge.recfile import read_user_recs
 
@@ -209,5 +215,5 @@ def make_policy(spec: str, world) -> Policy:
         return cls(recs, catalog.n_tracks)
     raise ValueError(
         f"unknown policy '{spec}': expected one of {', '.join(BASELINES)}, oracle, "
-        "indexed:RECS.json, sequential:RECS.json"
+        "indexed:RECS.json, sequential:RECS.json, i2i:ITEM_RECS.json"
     )
