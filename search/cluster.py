@@ -22,7 +22,9 @@ def init_kwargs(address: str | None, dashboard_host: str = DEFAULT_DASHBOARD_HOS
     """``ray.init`` arguments: join ``address``, or start a local head with a local dashboard."""
     if address:
         return {"address": address}  # the cluster's own dashboard settings apply
-    kwargs = {"include_dashboard": True, "dashboard_host": dashboard_host}
+    # "local": always a new local instance — a plain ray.init() would silently join a cluster
+    # left running by `ray start` on this machine (or named by RAY_ADDRESS).
+    kwargs = {"address": "local", "include_dashboard": True, "dashboard_host": dashboard_host}
     if num_cpus is not None:
         kwargs["num_cpus"] = num_cpus
     if num_gpus is not None:

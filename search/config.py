@@ -15,10 +15,11 @@ from sim_bridge.configio import ConfigError, from_dict, read_yaml
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
-    """``score = lift_weight * lift_vs_sticky(%) - val_loss_weight * val_loss`` (higher is better)."""
+    """``score = lift_weight * lift_vs_sticky(%) - val_loss_weight * val_loss / model.margin``
+    (higher is better; see :func:`search.evaluate.score` for why the margin)."""
 
     lift_weight: float = 1.0
-    val_loss_weight: float = 10.0
+    val_loss_weight: float = 1.0
 
 
 @dataclass(frozen=True)

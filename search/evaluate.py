@@ -22,7 +22,7 @@ from search.config import ObjectiveConfig
 
 # Every report carries these keys (NaN until the trial's final report), so the scheduler and the
 # searcher always find the metric they read.
-OBJECTIVE_KEYS = ("time_per_session", "lift_vs_sticky", "lift_lower", "lift_upper", "score")
+OBJECTIVE_KEYS = ("time_per_session", "lift_vs_sticky", "lift_lower", "lift_upper", "val_loss_rel", "score")
 
 
 def control_sessions(world: World, n_sessions: int, seed: int) -> pd.DataFrame:
@@ -46,13 +46,16 @@ def paired_eval(world: World, control: pd.DataFrame, recs: dict[int, np.ndarray]
     }
 
 
-def score(lift_vs_sticky: float, val_loss: float, weights: ObjectiveConfig) -> float:
-    """``lift_weight * lift(%) - val_loss_weight * val_loss``: higher is better.
+def score(lift_vs_sticky: float, val_loss_rel: float, weights: ObjectiveConfig) -> float:
+    """``lift_weight * lift(%) - val_loss_weight * val_loss / margin``: higher is better.
 
-    The lift is what the service is for; the validation loss is a small, noise-free tie-breaker
-    (at the default weights 0.01 of val loss is worth 0.1 percentage points of lift).
+    The lift is what the service is for; the validation loss is a small, noise-free tie-breaker.
+    It enters divided by the triplet margin: the raw triplet loss scales with the margin (a
+    collapsed model scores exactly ``margin``), so with ``model.margin`` in the space a raw
+    val_loss term would reward small margins rather than better models. ``val_loss / margin``
+    is 1.0 for a collapsed model and 0 when every validation triplet clears the margin.
     """
-    value = weights.lift_weight * lift_vs_sticky - weights.val_loss_weight * val_loss
+    value = weights.lift_weight * lift_vs_sticky - weights.val_loss_weight * val_loss_rel
     if not math.isfinite(value):
-        raise FloatingPointError(f"score is not finite (lift={lift_vs_sticky}, val_loss={val_loss})")
+        raise FloatingPointError(f"score is not finite (lift={lift_vs_sticky}, val_loss_rel={val_loss_rel})")
     return float(value)

@@ -21,11 +21,11 @@ class StatusTable(tune.Callback):
         self.top = top
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        print(render(trials, self.obj, self.top), flush=True)
+        print(render(trials, self.obj, self.top, ended={trial.trial_id: "TERMINATED"}), flush=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         print(f"trial {trial.trial_id} errored (see {trial.path}/error.txt); the search goes on", flush=True)
-        print(render(trials, self.obj, self.top), flush=True)
+        print(render(trials, self.obj, self.top, ended={trial.trial_id: "ERROR"}), flush=True)
 
 
 def sort_key(obj: Objective):
@@ -35,11 +35,16 @@ def sort_key(obj: Objective):
     return lambda result: -sign * result[metric]
 
 
-def render(trials, obj: Objective, top: int) -> str:
-    """The counts line and a small table of the best finished trials."""
+def render(trials, obj: Objective, top: int, ended: dict | None = None) -> str:
+    """The counts line and a small table of the best finished trials.
+
+    ``ended`` gives the status of the trial being reported (Tune calls back before updating it).
+    """
+    status = {t.trial_id: (ended or {}).get(t.trial_id, t.status) for t in trials}
     final = [t for t in trials if t.last_result.get("final")]
-    counts = {s: sum(t.status == s for t in trials) for s in ("RUNNING", "PENDING", "TERMINATED", "ERROR")}
-    lines = [f"trials: {len(final)} finished, {counts['TERMINATED'] - len(final)} stopped early, "
+    counts = {s: sum(v == s for v in status.values()) for s in ("RUNNING", "PENDING", "TERMINATED", "ERROR")}
+    stopped = sum(status[t.trial_id] == "TERMINATED" and not t.last_result.get("final") for t in trials)
+    lines = [f"trials: {len(final)} finished, {stopped} stopped early, "
              f"{counts['ERROR']} errored, {counts['RUNNING']} running, {counts['PENDING']} pending"]
     best = sorted(final, key=lambda t: sort_key(obj)(t.last_result))[:top]
     if best:

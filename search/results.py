@@ -20,7 +20,7 @@ from search import artifacts
 from search.searcher import Objective
 
 TRIALS_FILE = "trials.parquet"
-METRICS = ("val_loss", "train_loss", "epoch", "time_per_session", "control_time_per_session",
+METRICS = ("val_loss", "val_loss_rel", "train_loss", "epoch", "time_per_session", "control_time_per_session",
            "lift_vs_sticky", "lift_lower", "lift_upper", "lift_significant", "score",
            "truncated_share", "train_seconds", "stopped_early", "device", "final", "training_iteration")
 

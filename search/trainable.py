@@ -72,7 +72,8 @@ def run_trial(config: dict, *, world: World, data: TrainingData | None, events: 
     recs = recommend(result.model, data, k=setup.eval.k, device=device)
     metrics = paired_eval(world, control, recs, setup.eval.seed)
     metrics.update(_final_training_metrics(result))
-    metrics["score"] = score(metrics["lift_vs_sticky"], metrics["val_loss"], setup.objective)
+    metrics["val_loss_rel"] = metrics["val_loss"] / cfg.model.margin
+    metrics["score"] = score(metrics["lift_vs_sticky"], metrics["val_loss_rel"], setup.objective)
     _check_finite(metrics)
     with tempfile.TemporaryDirectory() as tmp:
         artifacts.save_trial(tmp, result.model, cfg, data, recs)

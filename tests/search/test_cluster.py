@@ -10,6 +10,7 @@ def test_cli_default_dashboard_host_is_loopback():
 
 def test_local_head_binds_dashboard_to_loopback():
     kwargs = cluster.init_kwargs(address=None)
+    assert kwargs["address"] == "local"  # a new instance, never a cluster left running here
     assert kwargs["include_dashboard"] is True
     assert kwargs["dashboard_host"] == "127.0.0.1"
 

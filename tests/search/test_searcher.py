@@ -77,3 +77,17 @@ def test_ranked_keeps_only_finished_trials_best_first():
     assert ranked(frame, objective("score"))["trial_id"].tolist() == ["c", "a"]
     assert ranked(frame, objective("val_loss"))["trial_id"].tolist() == ["a", "c"]
     assert ranked(frame, objective("multi"))["trial_id"].tolist() == ["a", "c"]
+
+
+def test_status_table_counts_the_trial_being_reported():
+    from types import SimpleNamespace as T
+
+    from search.progress import render
+
+    trials = [T(trial_id="a", status="RUNNING", last_result={"final": True, "score": 2.0, "val_loss": 0.1}),
+              T(trial_id="b", status="TERMINATED", last_result={"final": False, "val_loss": 0.5}),
+              T(trial_id="c", status="RUNNING", last_result={"final": False}),
+              T(trial_id="d", status="ERROR", last_result={})]
+    text = render(trials, objective("score"), top=5, ended={"a": "TERMINATED"})
+    assert text.splitlines()[0] == "trials: 1 finished, 1 stopped early, 1 errored, 1 running, 0 pending"
+    assert text.splitlines()[2].split()[0] == "a"

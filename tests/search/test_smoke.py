@@ -48,7 +48,9 @@ def test_trials_table(smoke_run):
     assert frame.loc[frame["status"] == "stopped", "score"].isna().all()
     row = done.iloc[0]
     assert row["lift_lower"] <= row["lift_vs_sticky"] <= row["lift_upper"]
-    assert math.isclose(row["score"], row["lift_vs_sticky"] - 10.0 * row["val_loss"], rel_tol=1e-9)
+    rel = row["val_loss"] / float(row["config/model.margin"])
+    assert math.isclose(row["val_loss_rel"], rel, rel_tol=1e-9)
+    assert math.isclose(row["score"], row["lift_vs_sticky"] - 1.0 * rel, rel_tol=1e-9)
     assert "| trial_id |" in (exp / "summary.md").read_text()
 
 
