@@ -89,3 +89,17 @@ def test_export_any_trial(smoke_run, tmp_path):
     run_cli("search.export", str(exp), "--out", str(tmp_path / "default"))
     assert (tmp_path / "default" / "recommendations.json").read_text() == (exp / "best" / "recommendations.json").read_text()
     assert (tmp_path / best_id / "recommendations.json").read_text() == (exp / "best" / "recommendations.json").read_text()
+
+
+def test_cli_resume_extends_a_run_without_rerunning(tmp_path):
+    common = ["--smoke-test", "--storage-path", str(tmp_path), "--name", "grow"]
+    run_cli("search.run", *common, "--num-samples", "1")
+    exp = tmp_path / "grow"
+    first = pd.read_parquet(exp / "trials.parquet")
+    (result_file,) = exp.glob(f"*{first['trial_id'][0]}*/result.json")
+    before = result_file.read_text()
+    proc = run_cli("search.run", "--resume", "--storage-path", str(tmp_path), "--num-samples", "2")  # newest run
+    frame = pd.read_parquet(exp / "trials.parquet")
+    assert len(frame) == 2 and first["trial_id"][0] in set(frame["trial_id"])
+    assert result_file.read_text() == before  # the finished trial was not run again
+    assert "continue with" not in proc.stdout
