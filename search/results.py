@@ -3,7 +3,8 @@
 ``trials.parquet``: one row per trial — ``trial_id``, ``status`` (finished | stopped | errored |
 running | pending), ``duration_s``, ``config/<dotted key>`` for every sampled key, every metric of
 the trial's last report, ``checkpoint`` (the folder of its final checkpoint, if any) and ``path``.
-"stopped" means the scheduler stopped it (or the run was interrupted) before its final report.
+"stopped": the scheduler (ASHA) stopped it before its final report. "running"/"pending" after
+the run ended: it was interrupted (Ctrl-C, killed driver); ``--resume`` reruns it.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def trials_frame(exp_dir: str | Path) -> pd.DataFrame:
 
 def _row(trial) -> dict:
     last = trial.last_result or {}
-    status = {"ERROR": "errored", "RUNNING": "running", "PENDING": "pending"}.get(trial.status)
+    status = {"ERROR": "errored", "RUNNING": "running", "PAUSED": "running", "PENDING": "pending"}.get(trial.status)
     if status is None:
         status = "finished" if last.get("final") else "stopped"
     row = {"trial_id": trial.trial_id, "status": status, "duration_s": float(last.get("time_total_s", 0.0))}

@@ -156,7 +156,7 @@ def finish(exp_dir: Path, settings: dict) -> int:
         results.export_row(best.iloc[0], exp_dir / "best")
     print((exp_dir / "summary.md").read_text(), flush=True)
     done = int(frame["status"].isin(["finished", "stopped", "errored"]).sum()) if not frame.empty else 0
-    if done < settings["num_samples"]:
+    if done < settings["num_samples"]:  # interrupted trials are left "running"/"pending"
         print(f"{done} of {settings['num_samples']} trials ended; continue with:\n"
               f"  python -m search.run --resume --storage-path {exp_dir.parent} --name {exp_dir.name}", flush=True)
     print(f"results: {exp_dir / results.TRIALS_FILE}, {exp_dir / 'summary.md'}, {exp_dir / 'best'}", flush=True)

@@ -100,6 +100,7 @@ def test_ctrl_c_then_resume_completes_the_samples(trial_log, tmp_path):
     before = results.trials_frame(exp)
     finished_before = set(before[before["status"] == "finished"]["trial_id"])
     assert 2 <= len(finished_before) < 6
+    assert set(before["status"]) <= {"finished", "errored", "running", "pending"}  # interrupted ones
     _tuner(exp, 6, resume=True, seed=7, sleep=1.0).fit()
     frame = results.trials_frame(exp)
     assert len(frame) == 6 and set(frame["status"]) <= {"finished", "errored"}
