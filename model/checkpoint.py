@@ -3,7 +3,7 @@
 File layout (a plain dict of tensors, lists, dicts and scalars)::
 
     {"format": 1, "state_dict": ..., "config": asdict(ExperimentConfig),
-     "dims": {"n_tracks", "n_items", "n_genres"}, "maps": {name: tensor}}
+     "dims": {"n_tracks", "n_items", "n_genres", "n_artists"}, "maps": {name: tensor}}
 
 The item features are buffers in the state dict, so the file alone rebuilds the model.
 """

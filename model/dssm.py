@@ -2,7 +2,7 @@
 
 Item tower (item index → embedding):
     genres [G] ─linear, no bias─► hidden [H]
-    [pop, hidden (, item-id embedding)] ─dense block─► dense [D]
+    [pop, hidden (, item-id embedding) (, artist embedding)] ─dense block─► dense [D]
     [hidden, dense] ─linear─► out [D] ─norm─►
 User tower (padded history of catalog ids + 1 → embedding):
     EmbeddingBag(n_tracks + 1, D, mean, padding 0) ─► bag [D] ─dense block─► dense [D]
@@ -35,6 +35,7 @@ class DSSMConfig:
     activation: str = "relu"
     margin: float = 0.4
     item_id_embedding: bool = False  # learn a per-item vector in the item tower (off in the seminar)
+    artist_embedding: bool = False  # learn a per-artist vector from the public catalog's artist
     sparse_bag: bool = True  # sparse gradients for the 50,001-row bag (SparseAdam); math unchanged
 
     def __post_init__(self) -> None:
@@ -78,14 +79,19 @@ class OutputNorm(nn.Module):
 class ItemTower(nn.Module):
     """Item index [B] → embedding [B, D]; item features live in buffers (saved with the weights)."""
 
-    def __init__(self, cfg: DSSMConfig, n_items: int, n_genres: int):
+    def __init__(self, cfg: DSSMConfig, n_items: int, n_genres: int, n_artists: int = 0):
         super().__init__()
         self.register_buffer("genres", torch.zeros(n_items, n_genres))  # [K, G]
         self.register_buffer("pop", torch.zeros(n_items))  # [K]
         self.genre_proj = nn.Linear(n_genres, cfg.hidden_dim, bias=False)
-        id_dim = cfg.embedding_dim if cfg.item_id_embedding else 0
-        self.item_id = nn.Embedding(n_items, id_dim, sparse=cfg.sparse_bag) if id_dim else None
-        self.dense = dense_block(cfg, 1 + cfg.hidden_dim + id_dim)
+        d = cfg.embedding_dim
+        self.item_id = nn.Embedding(n_items, d, sparse=cfg.sparse_bag) if cfg.item_id_embedding else None
+        self.artist_emb = None
+        if cfg.artist_embedding:
+            self.register_buffer("artist", torch.zeros(n_items, dtype=torch.long))  # [K] artist code
+            self.artist_emb = nn.Embedding(max(n_artists, 1), d, sparse=cfg.sparse_bag)
+        extra = d * (cfg.item_id_embedding + cfg.artist_embedding)
+        self.dense = dense_block(cfg, 1 + cfg.hidden_dim + extra)
         self.out = nn.Linear(cfg.hidden_dim + cfg.embedding_dim, cfg.embedding_dim)
         self.norm = OutputNorm(cfg.norm, cfg.embedding_dim)
 
@@ -94,6 +100,8 @@ class ItemTower(nn.Module):
         parts = [self.pop[items, None], hidden]  # [B, 1], [B, H]
         if self.item_id is not None:
             parts.append(self.item_id(items))  # [B, D]
+        if self.artist_emb is not None:
+            parts.append(self.artist_emb(self.artist[items]))  # [B, D]
         dense = self.dense(torch.cat(parts, dim=1))  # [B, D]
         return self.norm(self.out(torch.cat([hidden, dense], dim=1)))
 
@@ -141,17 +149,19 @@ class UserTower(nn.Module):
 class DSSM(nn.Module):
     """Two towers scored by L2 distance; trained with a triplet margin loss."""
 
-    def __init__(self, cfg: DSSMConfig, n_tracks: int, n_items: int, n_genres: int):
+    def __init__(self, cfg: DSSMConfig, n_tracks: int, n_items: int, n_genres: int, n_artists: int = 0):
         super().__init__()
         self.cfg = cfg
-        self.dims = {"n_tracks": n_tracks, "n_items": n_items, "n_genres": n_genres}
-        self.item_tower = ItemTower(cfg, n_items, n_genres)
+        self.dims = {"n_tracks": n_tracks, "n_items": n_items, "n_genres": n_genres, "n_artists": n_artists}
+        self.item_tower = ItemTower(cfg, n_items, n_genres, n_artists)
         self.user_tower = UserTower(cfg, n_tracks)
 
-    def set_item_features(self, genres, pop) -> None:
-        """Copy item features (numpy or tensors, [K, G] and [K]) into the buffers."""
+    def set_item_features(self, genres, pop, artist=None) -> None:
+        """Copy item features (numpy or tensors: genres [K, G], pop [K], artist codes [K])."""
         self.item_tower.genres.copy_(torch.as_tensor(genres, dtype=torch.float32))
         self.item_tower.pop.copy_(torch.as_tensor(pop, dtype=torch.float32))
+        if self.item_tower.artist_emb is not None:
+            self.item_tower.artist.copy_(torch.as_tensor(artist, dtype=torch.long))
 
     def forward(self, history: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         """Mean triplet margin loss: history [B, L] (own pos/neg already masked), items [B].
@@ -178,14 +188,14 @@ class DSSM(nn.Module):
         """Parameters with sparse gradients (for SparseAdam); empty when ``sparse_bag`` is off."""
         if not self.cfg.sparse_bag:
             return []
-        mods = [self.user_tower.bag] + ([self.item_tower.item_id] if self.item_tower.item_id is not None else [])
-        return [m.weight for m in mods]
+        mods = [self.user_tower.bag, self.item_tower.item_id, self.item_tower.artist_emb]
+        return [m.weight for m in mods if m is not None]
 
 
 def build_model(cfg: DSSMConfig, data) -> DSSM:
     """A DSSM sized for ``data`` (a TrainingData) with its item features loaded."""
-    model = DSSM(cfg, data.n_tracks, data.n_items, data.n_genres)
-    model.set_item_features(data.item_genres, data.item_pop)
+    model = DSSM(cfg, data.n_tracks, data.n_items, data.n_genres, data.n_artists)
+    model.set_item_features(data.item_genres, data.item_pop, data.item_artist)
     return model
 
 

@@ -70,6 +70,7 @@ class TrainingData:
     genre_names: np.ndarray  # str [G]
     item_genres: np.ndarray  # float32 [K, G] genre multi-hot
     item_pop: np.ndarray  # float32 [K] popularity after pop_transform
+    item_artist: np.ndarray  # int64 [K] artist of each item as a code 0..A-1 (public catalog)
     history: np.ndarray  # int32 [U, L] catalog id + 1, 0 = padding
     train: np.ndarray  # int32 [n_train, 3]
     val: np.ndarray  # int32 [n_val, 3]
@@ -82,6 +83,10 @@ class TrainingData:
     @property
     def n_genres(self) -> int:
         return len(self.genre_names)
+
+    @property
+    def n_artists(self) -> int:
+        return int(self.item_artist.max()) + 1 if len(self.item_artist) else 0
 
 
 def build_training_data(events: pd.DataFrame, catalog: Catalog, cfg: FeatureConfig) -> TrainingData:
@@ -98,6 +103,7 @@ def build_training_data(events: pd.DataFrame, catalog: Catalog, cfg: FeatureConf
     return TrainingData(
         n_tracks=catalog.n_tracks, track_ids=track_ids, user_ids=user_ids, genre_names=genre_names,
         item_genres=item_genres, item_pop=_pop(catalog.pop[track_ids], cfg.pop_transform),
+        item_artist=pd.factorize(catalog.tracks[C.ARTIST].to_numpy()[track_ids], sort=True)[0].astype(np.int64),
         history=history, train=train, val=val, test=test,
     )
 

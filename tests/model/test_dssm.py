@@ -71,3 +71,22 @@ def test_param_count_seed_best_at_50000_tracks():
     n = count_parameters(DSSM(cfg.model, 50_000, 50_000, g))
     assert n == _count(50_000, g, 96, 64)
     assert 4.8e6 < n < 4.95e6 and 50_001 * 96 / n > 0.95
+
+
+def test_artist_embedding_ties_items_of_one_artist(data):
+    """With ``model.artist_embedding`` the item tower reads each item's artist (public catalog):
+    the artist buffer holds the codes, and two items differing only in artist embed differently."""
+    cfg = with_overrides(load_experiment_config(TRAIN_YAML), {"model.artist_embedding": True}).model
+    model = build_model(cfg, data)
+    assert torch.equal(model.item_tower.artist, torch.as_tensor(data.item_artist))
+    assert model.item_tower.artist_emb.num_embeddings == data.n_artists
+    assert any(p is model.item_tower.artist_emb.weight for p in model.sparse_parameters())
+    tower = model.item_tower
+    with torch.no_grad():
+        tower.genres[1], tower.pop[1] = tower.genres[0], tower.pop[0]
+    tower.artist[1] = (tower.artist[0] + 1) % data.n_artists
+    out = tower(torch.tensor([0, 1]))
+    assert not torch.allclose(out[0], out[1])
+    tower.artist[1] = tower.artist[0]
+    out = tower(torch.tensor([0, 1]))
+    assert torch.allclose(out[0], out[1])

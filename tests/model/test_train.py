@@ -111,3 +111,15 @@ def test_nan_loss_raises(data, tiny_cfg):
     bad = type(data)(**{**data.__dict__, "item_pop": np.full_like(data.item_pop, np.nan)})
     with pytest.raises(FloatingPointError):
         train(cfg, bad, device="cpu")
+
+
+def test_artist_embedding_variant_trains_and_round_trips(tmp_path, data, tiny_cfg):
+    from model.checkpoint import data_maps, load_checkpoint, save_checkpoint
+    from model.infer import recommend
+
+    cfg = with_overrides(tiny_cfg, {"model.artist_embedding": True, "model.item_id_embedding": True})
+    result = train(cfg, data, device="cpu")
+    save_checkpoint(tmp_path / "c.pt", result.model, cfg, data_maps(data))
+    model, _, _ = load_checkpoint(tmp_path / "c.pt")
+    a, b = recommend(result.model, data, k=5, device="cpu"), recommend(model, data, k=5, device="cpu")
+    assert a.keys() == b.keys() and all((a[u] == b[u]).all() for u in a)
