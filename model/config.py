@@ -1,4 +1,4 @@
-"""The experiment configuration: features + model + train, loaded from YAML at the edge.
+"""The experiment configuration: features + model + train + serving, loaded from YAML at the edge.
 
 ``configs/train.yaml`` holds all three sections (the seed's best). A *variant* is a named entry
 under the top-level ``variants:`` key of ``configs/seed_variants.yaml``: a mapping of dotted keys
@@ -20,6 +20,7 @@ from sim_bridge.configio import ConfigError, from_dict, read_yaml, with_override
 
 from model.dssm import DSSMConfig
 from model.features import FeatureConfig
+from model.serving import ServingConfig
 from model.train_config import TrainConfig
 
 DEFAULT_VARIANTS = Path(__file__).resolve().parent.parent / "configs" / "seed_variants.yaml"
@@ -32,6 +33,7 @@ class ExperimentConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: DSSMConfig = field(default_factory=DSSMConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
 
 
 def load_experiment_config(path: str | Path, variant: str | None = None,

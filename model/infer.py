@@ -56,6 +56,17 @@ def recommend(model: DSSM, data: TrainingData, k: int = 100, device: str = "auto
     return {int(u): tracks[i] for i, u in enumerate(data.user_ids)}
 
 
+def item_recommendations(model: DSSM, data: TrainingData, k: int = 100, device: str = "auto") -> dict[int, np.ndarray]:
+    """{track id: int64 [min(k, K-1)] nearest other kept tracks by L2 between item embeddings}."""
+    items = item_embeddings(model, data, device)
+    rows = top_k_l2(items, items, k + 1)  # [K, k+1]; usually the item itself comes first
+    out = {}
+    for i, track in enumerate(data.track_ids):
+        own = rows[i] != i
+        out[int(track)] = data.track_ids[rows[i][own][:k]]
+    return out
+
+
 def write_item_embeddings(out_dir: str | Path, embeddings: np.ndarray, track_ids: np.ndarray) -> None:
     """``item_embeddings.npy`` (float32 [K, D]) and ``item_ids.npy`` (int64 [K] catalog ids), atomically."""
     out_dir = Path(out_dir)

@@ -53,3 +53,28 @@ def test_export_formats(trained, data, tmp_path):
     assert np.array_equal(np.load(tmp_path / "item_embeddings.npy"), emb)
     assert np.load(tmp_path / "item_ids.npy").tolist() == data.track_ids.tolist()
     assert emb.dtype == np.float32 and emb.shape == (data.n_items, 8)
+
+
+def test_item_recommendations_are_nearest_other_items(data, tiny_cfg):
+    from model.infer import item_embeddings, item_recommendations
+
+    model = train(tiny_cfg, data, device="cpu").model
+    lists = item_recommendations(model, data, k=3, device="cpu")
+    emb = item_embeddings(model, data, device="cpu")
+    assert set(lists) == set(data.track_ids.tolist())
+    i = 0
+    dist = ((emb - emb[i]) ** 2).sum(1)
+    dist[i] = np.inf
+    expected = data.track_ids[np.argsort(dist, kind="stable")[:3]]
+    got = lists[int(data.track_ids[i])]
+    assert int(data.track_ids[i]) not in got
+    np.testing.assert_allclose(np.sort(dist[np.searchsorted(data.track_ids, got)]),
+                               np.sort(dist[np.searchsorted(data.track_ids, expected)]), rtol=1e-5)
+
+
+def test_serving_config_rejects_unknown_policy():
+    from sim_bridge.configio import ConfigError, with_overrides
+    from model.config import ExperimentConfig
+
+    with pytest.raises(ConfigError, match="serving.policy"):
+        with_overrides(ExperimentConfig(), {"serving.policy": "telepathy"})
