@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     atomic_write_text(exp_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n")
     cluster.start(args.address, args.dashboard_host, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
     shared = inputs.prepare(world_dir, logs_path, base, touches_features(spec), eval_cfg.sessions, eval_cfg.seed)
-    setup = TrialSetup(base, eval_cfg, scfg.objective, cpus_per_trial=max(1, int(settings["cpus_per_trial"])))
+    setup = TrialSetup(dataclasses.asdict(base), eval_cfg, scfg.objective, cpus_per_trial=max(1, int(settings["cpus_per_trial"])))
     tuner = make_tuner(make_trainable(shared, setup, settings), exp_dir, settings, scfg, base, spec, args.resume)
     print(f"experiment: {exp_dir}\nTensorBoard: tensorboard --logdir {exp_dir}", flush=True)
     tuner.fit()

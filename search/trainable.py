@@ -27,7 +27,7 @@ from model.config import ExperimentConfig
 from model.features import TrainingData, build_training_data
 from model.infer import recommend
 from model.train import train
-from sim_bridge.configio import with_overrides
+from sim_bridge.configio import from_dict, with_overrides
 from sim_bridge.world import World
 
 from search import artifacts
@@ -39,9 +39,14 @@ NAN = float("nan")
 
 @dataclass(frozen=True)
 class TrialSetup:
-    """What every trial shares besides the big inputs (all picklable)."""
+    """What every trial shares besides the big inputs (all picklable).
 
-    base: ExperimentConfig
+    ``base`` is the base config as a plain dict (``dataclasses.asdict``), rebuilt in the worker:
+    a pickled dataclass instance breaks when the worker imports a newer ``ExperimentConfig``
+    (e.g. one that gained a field while a long search runs).
+    """
+
+    base: dict[str, Any]
     eval: EvalConfig
     objective: ObjectiveConfig
     cpus_per_trial: int = 1
@@ -53,10 +58,10 @@ def report(metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:
     tune.report(metrics, checkpoint=checkpoint)
 
 
-def trial_config(base: ExperimentConfig, config: dict[str, Any], cpus: int) -> ExperimentConfig:
+def trial_config(base: dict[str, Any], config: dict[str, Any], cpus: int) -> ExperimentConfig:
     """Lay the trial's dotted keys over the base; ``seed`` seeds training, threads = the CPUs held."""
     overrides = {k: v for k, v in config.items() if "." in k}
-    cfg = with_overrides(base, overrides)
+    cfg = with_overrides(from_dict(ExperimentConfig, base), overrides)
     seed = int(config.get("seed", cfg.train.seed))
     return replace(cfg, train=replace(cfg.train, seed=seed, num_threads=max(1, int(cpus))))
 
