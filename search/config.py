@@ -28,13 +28,10 @@ class EvalConfig:
 
     sessions: int = 10_000
     seed: int = 20_240_611
-    k: int = 100  # recommendations per user, as the seed served them
 
     def __post_init__(self) -> None:
         if self.sessions < 1:
             raise ConfigError(f"eval.sessions: must be >= 1, got {self.sessions}")
-        if self.k < 1:
-            raise ConfigError(f"eval.k: must be >= 1, got {self.k}")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The simulated objective: a trial's recommendations, served indexed, vs sticky_artist (paired).
+"""The simulated objective: a trial's recommendations, served as its ``serving`` config says
+(indexed by default, as the seed served them), vs sticky_artist (paired).
 
 Both policies run on the same simulated sessions (``Simulator.run`` with one seed gives the same
 users, session starts and per-step draws to any policy: common random numbers), so the paired
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sim_bridge.abtest import paired_lift
-from sim_bridge.policies import Indexed, StickyArtist
+from sim_bridge.policies import Policy, StickyArtist
 from sim_bridge.simulator import SimConfig, Simulator
 from sim_bridge.world import World
 
@@ -30,10 +31,10 @@ def control_sessions(world: World, n_sessions: int, seed: int) -> pd.DataFrame:
     return Simulator(world, SimConfig()).run(StickyArtist(world.catalog), n_sessions, seed).sessions
 
 
-def paired_eval(world: World, control: pd.DataFrame, recs: dict[int, np.ndarray], seed: int) -> dict:
-    """Serve ``recs`` (user → track ids) indexed on the control's sessions; lift in %."""
+def paired_eval(world: World, control: pd.DataFrame, policy: Policy, seed: int) -> dict:
+    """Serve ``policy`` (the trial's recommendations) on the control's sessions; lift in %."""
     n_sessions = len(control)  # one row per session
-    treatment = Simulator(world, SimConfig()).run(Indexed(recs, world.catalog.n_tracks), n_sessions, seed)
+    treatment = Simulator(world, SimConfig()).run(policy, n_sessions, seed)
     res = paired_lift(control, treatment.sessions)
     return {
         "time_per_session": float(res.treatment_mean),

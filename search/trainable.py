@@ -25,7 +25,7 @@ from ray import tune
 
 from model.config import ExperimentConfig
 from model.features import TrainingData, build_training_data
-from model.infer import recommend
+from model.infer import item_recommendations, recommend
 from model.train import train
 from sim_bridge.configio import from_dict, with_overrides
 from sim_bridge.world import World
@@ -33,6 +33,7 @@ from sim_bridge.world import World
 from search import artifacts
 from search.config import EvalConfig, ObjectiveConfig
 from search.evaluate import OBJECTIVE_KEYS, paired_eval, score
+from search.serving import serving_policy
 
 NAN = float("nan")
 
@@ -74,14 +75,17 @@ def run_trial(config: dict, *, world: World, data: TrainingData | None, events: 
         data = build_training_data(events, world.catalog, cfg.features)
     device = _device()
     result = train(cfg, data, on_epoch=_report_epoch, device=device)
-    recs = recommend(result.model, data, k=setup.eval.k, device=device)
-    metrics = paired_eval(world, control, recs, setup.eval.seed)
+    recs = recommend(result.model, data, k=cfg.serving.k, device=device)
+    item_recs = item_recommendations(result.model, data, k=cfg.serving.k, device=device) \
+        if cfg.serving.policy == "i2i" else None
+    policy = serving_policy(cfg.serving, world.catalog, recs, item_recs)
+    metrics = paired_eval(world, control, policy, setup.eval.seed)
     metrics.update(_final_training_metrics(result))
     metrics["val_loss_rel"] = metrics["val_loss"] / cfg.model.margin
     metrics["score"] = score(metrics["lift_vs_sticky"], metrics["val_loss_rel"], setup.objective)
     _check_finite(metrics)
     with tempfile.TemporaryDirectory() as tmp:
-        artifacts.save_trial(tmp, result.model, cfg, data, recs)
+        artifacts.save_trial(tmp, result.model, cfg, data, recs, item_recs)
         report(metrics, checkpoint_dir=tmp)
 
 

@@ -1,0 +1,41 @@
+"""A trial's serving config picks the sim_bridge policy; i2i lists survive the checkpoint."""
+import numpy as np
+import pytest
+
+from model.serving import ServingConfig
+from sim_bridge.policies import Indexed, Sequential
+from sim_bridge.session_aware import ItemToItem
+
+from search import artifacts
+from search.serving import policy_spec, serving_policy
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    from sim_bridge.configio import load_yaml
+    from sim_bridge.defaults import SMOKE_WORLD_CONFIG
+    from sim_bridge.worldgen import WorldGenConfig, generate_world
+
+    return generate_world(load_yaml(SMOKE_WORLD_CONFIG, WorldGenConfig)).catalog
+
+
+def test_each_serving_choice_builds_its_policy(catalog):
+    users, items = {1: np.array([3, 4])}, {3: np.array([5, 6])}
+    assert isinstance(serving_policy(ServingConfig("indexed"), catalog, users), Indexed)
+    assert isinstance(serving_policy(ServingConfig("sequential"), catalog, users), Sequential)
+    i2i = serving_policy(ServingConfig("i2i", like_threshold=0.7, skip_artists=2), catalog, users, items)
+    assert isinstance(i2i, ItemToItem) and (i2i.like_threshold, i2i.skip_artists) == (0.7, 2)
+    assert policy_spec(ServingConfig("i2i", like_threshold=0.7, skip_artists=2)) == "i2i(like ≥ 0.7, skip 2)"
+
+
+def test_i2i_without_item_lists_is_a_clear_error(catalog):
+    with pytest.raises(ValueError, match="needs per-track lists"):
+        serving_policy(ServingConfig("i2i"), catalog, {1: np.array([3])})
+
+
+def test_ragged_lists_round_trip_through_the_trial_folder(tmp_path):
+    lists = {7: np.array([1, 2, 3]), 9: np.array([4])}
+    artifacts._save_lists(tmp_path / artifacts.ITEM_RECS_FILE, lists)
+    back = artifacts.load_item_recs(tmp_path)
+    assert back.keys() == lists.keys() and all((back[k] == lists[k]).all() for k in lists)
+    assert artifacts.load_item_recs(tmp_path / "nowhere") is None
