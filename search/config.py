@@ -64,6 +64,7 @@ class SearchConfig:
 
     base: str
     variant: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)  # dotted keys laid over the base for every trial
     space: dict[str, Any] = field(default_factory=dict)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

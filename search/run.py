@@ -87,6 +87,10 @@ def load_configs(settings: dict):
     """(search config, base training config, validated space, eval config) — before Ray starts."""
     scfg = load_search_config(settings["config"])
     base = load_experiment_config(scfg.base, scfg.variant)
+    try:
+        base = with_overrides(base, scfg.overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{settings['config']}: overrides: {exc}") from None
     eval_cfg = scfg.eval
     if settings["smoke_test"]:
         try:
