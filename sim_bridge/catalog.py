@@ -15,6 +15,7 @@ import pandas as pd
 
 from sim_bridge import columns as C
 from sim_bridge.atomic import atomic_write_text
+from sim_bridge.jsonline import parse_object
 
 
 class CatalogError(ValueError):
@@ -64,16 +65,12 @@ def read_catalog(path: str | Path) -> Catalog:
         raise CatalogError(f"{path}: {exc}") from None
 
 
+_TRACK_FIELDS = ((C.TRACK, int), (C.ARTIST, (str, int)), (C.POP, (int, float)))
+
+
 def _parse_track(line: str, path: Path, lineno: int) -> dict:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise CatalogError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-    if not isinstance(obj, dict):
-        raise CatalogError(f"{path}:{lineno}: expected a JSON object")
-    for field, kinds in ((C.TRACK, int), (C.ARTIST, (str, int)), (C.POP, (int, float))):
-        if field not in obj:
-            raise CatalogError(f"{path}:{lineno}: missing field '{field}'")
+    obj = parse_object(line, f"{path}:{lineno}", (f for f, _ in _TRACK_FIELDS), CatalogError)
+    for field, kinds in _TRACK_FIELDS:
         if isinstance(obj[field], bool) or not isinstance(obj[field], kinds):
             raise CatalogError(f"{path}:{lineno}: field '{field}' has the wrong type ({obj[field]!r})")
     return {

@@ -35,6 +35,7 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from sim_bridge import columns as C
+from sim_bridge.jsonline import parse_object
 from sim_bridge.atomic import atomic_path
 
 _INT_FIELDS = (C.TIMESTAMP, C.USER, C.TRACK)
@@ -371,15 +372,7 @@ def _scan_json_lines(path: Path) -> pd.DataFrame:
 
 
 def _parse_event(line: str, where: str) -> dict:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise LogFormatError(f"{where}: invalid JSON: {exc.msg} at column {exc.colno}") from None
-    if not isinstance(obj, dict):
-        raise LogFormatError(f"{where}: expected a JSON object, got {_show(obj)}")
-    for name in _REQUIRED:
-        if name not in obj:
-            raise LogFormatError(f"{where}: missing required field '{name}'")
+    obj = parse_object(line, where, _REQUIRED, LogFormatError)
     if obj[C.MESSAGE] not in _MESSAGES:
         raise LogFormatError(f"{where}: field 'message' must be \"next\" or \"last\", got {_show(obj[C.MESSAGE])}")
     for name in _INT_FIELDS:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim_bridge import columns as C
+from sim_bridge.jsonline import parse_object
 from sim_bridge.atomic import atomic_write_text
 
 
@@ -94,15 +95,7 @@ def _read(path: Path, key: str, field: str) -> dict[int, np.ndarray]:
 
 
 def _parse(line: str, where: str, key: str, field: str) -> tuple[int, np.ndarray]:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise RecFileError(f"{where}: invalid JSON: {exc.msg} at column {exc.colno}") from None
-    if not isinstance(obj, dict):
-        raise RecFileError(f"{where}: expected a JSON object")
-    for name in (key, field):
-        if name not in obj:
-            raise RecFileError(f"{where}: missing required field '{name}'")
+    obj = parse_object(line, where, (key, field), RecFileError)
     k = obj[key]
     if isinstance(k, bool) or not isinstance(k, int):
         raise RecFileError(f"{where}: field '{key}' must be an integer, got {json.dumps(k)[:60]}")

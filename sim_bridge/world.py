@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from sim_bridge.atomic import atomic_path, atomic_write_text
+from sim_bridge.jsonline import parse_object
 from sim_bridge.catalog import Catalog, read_catalog, write_catalog
 
 DEFAULT_INTEREST_NEIGHBOURS = 10
@@ -144,15 +145,8 @@ _USER_DEFAULTS = {
 
 def _parse_user(line: str, path: Path, lineno: int) -> dict:
     where = f"{path}:{lineno}"
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise WorldFormatError(f"{where}: not valid JSON ({exc.msg})") from None
-    if not isinstance(obj, dict):
-        raise WorldFormatError(f"{where}: expected a JSON object")
+    obj = parse_object(line, where, _USER_FIELDS, WorldFormatError)
     for field, kinds in _USER_FIELDS.items():
-        if field not in obj:
-            raise WorldFormatError(f"{where}: missing field '{field}'")
         if isinstance(obj[field], bool) or not isinstance(obj[field], kinds):
             raise WorldFormatError(f"{where}: field '{field}' has the wrong type ({obj[field]!r})")
     interests = obj.get("interests")
