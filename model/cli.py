@@ -15,17 +15,18 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 
 from sim_bridge.atomic import atomic_write_text
 from sim_bridge.catalog import CatalogError, read_catalog
 from sim_bridge.configio import ConfigError, with_overrides
+from sim_bridge.logs import read_logs
+from sim_bridge.recfile import write_user_recs
 
 from model.checkpoint import data_maps, save_checkpoint
 from model.config import ExperimentConfig, load_experiment_config
 from model.dssm import DSSM, count_parameters
 from model.features import build_training_data
-from model.infer import item_embeddings, recommend, write_item_embeddings, write_user_recs_jsonl
+from model.infer import item_embeddings, recommend, write_item_embeddings
 from model.train import train
 
 OUTPUTS = ("checkpoint.pt", "recommendations.json", "item_embeddings.npy", "item_ids.npy", "metrics.json")
@@ -47,26 +48,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--n-items", type=int, help="kept tracks for --dry-run (default: --n-tracks)")
     p.add_argument("--n-genres", type=int, default=20, help="genres for --dry-run")
     return p.parse_args(argv)
-
-
-def read_events(path: Path) -> pd.DataFrame:
-    """Botify logs via ``sim_bridge.logs.read_logs``; plain JSON lines / Parquet if it is absent."""
-    try:
-        from sim_bridge.logs import read_logs
-    except ImportError:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_json(path, lines=True)
-    return read_logs(path)
-
-
-def write_recs(recs, path: Path) -> None:
-    try:
-        from sim_bridge.recfile import write_user_recs
-    except ImportError:
-        write_user_recs_jsonl(recs, path)
-        return
-    write_user_recs(recs, path)
 
 
 def dry_run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
@@ -94,7 +75,7 @@ def run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"{what}: no such file {path}")
     check_out(out, args.force)
     t0 = time.perf_counter()
-    data = build_training_data(read_events(logs), read_catalog(catalog_path), cfg.features)
+    data = build_training_data(read_logs(logs), read_catalog(catalog_path), cfg.features)
     t_data = time.perf_counter() - t0
     print(f"data: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test triplets, "
           f"{data.n_items} items, {len(data.user_ids)} users ({t_data:.1f}s)", flush=True)
@@ -108,7 +89,7 @@ def run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
     recs = recommend(result.model, data, k=args.k, device=args.device)
     out.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out / "checkpoint.pt", result.model, cfg, data_maps(data))
-    write_recs(recs, out / "recommendations.json")
+    write_user_recs(recs, out / "recommendations.json")
     write_item_embeddings(out, item_embeddings(result.model, data, args.device), data.track_ids)
     metrics = {
         "variant": args.variant, "parameters": count_parameters(result.model),

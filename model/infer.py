@@ -1,14 +1,13 @@
 """Inference: tower embeddings → exact top-k tracks per user by L2 distance; exports."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import faiss
 import numpy as np
 import torch
 
-from sim_bridge.atomic import atomic_path, atomic_write_text
+from sim_bridge.atomic import atomic_path
 
 from model.dssm import DSSM
 from model.features import TrainingData
@@ -77,13 +76,3 @@ def write_item_embeddings(out_dir: str | Path, embeddings: np.ndarray, track_ids
         with atomic_path(out_dir / name) as tmp:
             with open(tmp, "wb") as fh:
                 np.save(fh, arr)
-
-
-def write_user_recs_jsonl(recs: dict[int, np.ndarray], path: str | Path) -> None:
-    """botify JSON lines ``{"user": id, "tracks": [...]}``, users ascending (fallback writer).
-
-    The CLI prefers ``sim_bridge.recfile.write_user_recs``; this is the same format for when
-    that module is not available.
-    """
-    lines = [json.dumps({"user": int(u), "tracks": [int(t) for t in recs[u]]}) for u in sorted(recs)]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))

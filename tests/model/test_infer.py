@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from model.checkpoint import data_maps, load_checkpoint, save_checkpoint
-from model.infer import item_embeddings, recommend, top_k_l2, user_embeddings, write_item_embeddings, \
-    write_user_recs_jsonl
+from model.infer import item_embeddings, recommend, top_k_l2, user_embeddings, write_item_embeddings
+from sim_bridge.recfile import write_user_recs
 from model.train import train
 
 
@@ -44,7 +44,7 @@ def test_checkpoint_round_trip(trained, data, tiny_cfg, tmp_path):
 
 def test_export_formats(trained, data, tmp_path):
     recs = recommend(trained, data, k=5, device="cpu")
-    write_user_recs_jsonl(recs, tmp_path / "recs.json")
+    write_user_recs(recs, tmp_path / "recs.json")
     lines = [json.loads(x) for x in (tmp_path / "recs.json").read_text().splitlines()]
     assert [x["user"] for x in lines] == sorted(recs)
     assert lines[0]["tracks"] == recs[lines[0]["user"]].tolist() and set(lines[0]) == {"user", "tracks"}
