@@ -1,0 +1,197 @@
+"""Reproduce the seed's table: ``python -m search.seed_table --out DIR [--variants a,b] [--smoke]``.
+
+Trains each of the nine variants of ``configs/seed_variants.yaml`` (every one: train.yaml →
+``seminar:`` → the variant's keys) on the default logs (or ``--logs``), serves its lists as the
+seed did (indexed: uniform from the user's top-100) and A/B-tests it against sticky_artist the
+way the seed did (:mod:`search.ab`: botify assignment in experiment ``seed-<variant>``, 50/50,
+unpaired, 8,000 sessions; simulation seed ``--seed`` + the variant's index).
+
+Writes ``DIR/seed_table.csv`` (the seed's columns, the course's four metrics per variant) and
+``DIR/seed_table.md`` (mean_time_per_session per variant beside the seed's published numbers,
+with each variant's best val loss, epochs and training seconds); both are rewritten after every
+variant, so a long run leaves a partial table. Existing outputs are kept unless ``--force``.
+``--smoke``: the tiny world and its logs, 1 epoch — seconds, for CI.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from model.config import load_experiment_config, read_variants
+from model.features import build_training_data
+from model.infer import recommend
+from model.train import train
+from sim_bridge import columns as C
+from sim_bridge.abtest import write_table
+from sim_bridge.atomic import atomic_write_text
+from sim_bridge.configio import ConfigError, with_overrides
+from sim_bridge.world import World, load_world
+
+from search.ab import unpaired_ab
+from search.serving import serving_policy
+
+REPO = Path(__file__).resolve().parent.parent
+TRAIN_CONFIG = REPO / "configs" / "train.yaml"
+VARIANTS_FILE = REPO / "configs" / "seed_variants.yaml"
+OUTPUTS = ("seed_table.csv", "seed_table.md")
+DEFAULT_SEED = 808_000
+SMOKE_EPOCHS = 1
+
+# The seed's published A/B results, DESIGN §9 ("Seed's A/B results"): treatment vs StickyArtist,
+# mean_time_per_session, effect % and 95% CI %, control mean ~2.97. Keyed by the variant names of
+# configs/seed_variants.yaml, in the table's order (#1..#9).
+SEED_PUBLISHED: dict[str, tuple[float, float, float]] = {
+    "dssm": (-8.71, -11.62, -5.79),
+    "l2_normalize": (-18.33, -22.04, -14.61),
+    "layernorm": (-4.81, -9.48, -0.14),
+    "layernorm_h64_wd": (-2.41, -7.05, 2.24),
+    "layernorm_h64_wd_50ep": (-6.06, -10.62, -1.50),
+    "min_delta_emb96": (-2.97, -5.86, -0.08),
+    "lr_scheduler_emb96": (0.70, -4.18, 5.57),
+    "lr_scheduler_emb64": (-1.85, -5.55, 1.84),
+    "dense_block_emb64": (1.64, -3.45, 6.73),
+}
+
+
+@dataclass
+class VariantRun:
+    """One variant's training record and its A/B rows."""
+
+    name: str
+    best_val_loss: float
+    epochs: int
+    seconds: float
+    table: pd.DataFrame
+
+
+def variant_config(name: str, smoke: bool):
+    """train.yaml → seminar → the variant; indexed serving as the seed; smoke: 2 epochs."""
+    cfg = load_experiment_config(TRAIN_CONFIG, variant=name, variants_path=VARIANTS_FILE)
+    cfg = replace(cfg, serving=replace(cfg.serving, policy="indexed"))
+    return with_overrides(cfg, {"train.max_epochs": SMOKE_EPOCHS}) if smoke else cfg
+
+
+def run_variant(name: str, index: int, world: World, events: pd.DataFrame, data_cache: dict,
+                args: argparse.Namespace) -> VariantRun:
+    """Train ``name`` (training data shared between variants with the same features config), A/B it."""
+    cfg = variant_config(name, args.smoke)
+    key = repr(cfg.features)
+    if key not in data_cache:
+        data_cache[key] = build_training_data(events, world.catalog, cfg.features)
+    data = data_cache[key]
+    print(f"variant {index + 1} {name}: training (max {cfg.train.max_epochs} epochs) ...", flush=True)
+    result = train(cfg, data, device=args.device)
+    print(f"  best val loss {result.best_val_loss:.4f}, {result.epochs} epochs, {result.seconds:.1f}s", flush=True)
+    recs = recommend(result.model, data, k=cfg.serving.k, device=args.device)
+    policy = serving_policy(cfg.serving, world.catalog, recs)
+    table = unpaired_ab(world, policy, f"seed-{name}", args.sessions, args.seed + index, name)
+    return VariantRun(name, float(result.best_val_loss), int(result.epochs), float(result.seconds), table)
+
+
+def _fmt_ci(effect: float, lower: float, upper: float) -> str:
+    return f"{effect:+.2f} [{lower:+.2f}, {upper:+.2f}]"
+
+
+def markdown(runs: list[VariantRun], header: str) -> str:
+    """mean_time_per_session per variant beside the seed's published numbers (DESIGN §9)."""
+    order = list(SEED_PUBLISHED)
+    lines = [header, "", "| # | variant | effect % [95% CI] | significant | seed's effect % [CI] | seed significant "
+             "| control mean | best val loss | epochs | train s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        row = run.table[run.table["metric"] == C.MEAN_TIME_PER_SESSION].iloc[0]
+        pub = SEED_PUBLISHED.get(run.name)
+        number = order.index(run.name) + 1 if run.name in order else "-"
+        seed_cells = (f"{_fmt_ci(*pub)} | {'yes' if pub[1] > 0 or pub[2] < 0 else 'no'}" if pub else "- | -")
+        lines.append(f"| {number} | {run.name} | {_fmt_ci(row['effect'], row['lower'], row['upper'])} | "
+                     f"{'yes' if row['significant'] else 'no'} | {seed_cells} | {row['control_mean']:.3f} | "
+                     f"{run.best_val_loss:.4f} | {run.epochs} | {run.seconds:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(out: Path, runs: list[VariantRun], header: str) -> None:
+    """``seed_table.csv`` (all rows, the seed's columns) and ``seed_table.md``, atomically."""
+    write_table(pd.concat([r.table for r in runs], ignore_index=True), out / OUTPUTS[0])
+    atomic_write_text(out / OUTPUTS[1], markdown(runs, header))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m search.seed_table", description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--logs", type=Path, default=None, help="training logs (default: the built-in world's)")
+    p.add_argument("--world", type=Path, default=None, help="world folder (default: the built-in world)")
+    p.add_argument("--sessions", type=int, default=8_000, help="A/B size in sessions (default 8000, the seed's)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"first simulation seed, +index per variant "
+                                                                   f"(default {DEFAULT_SEED})")
+    p.add_argument("--variants", default=None, help="comma-separated names (default: all nine)")
+    p.add_argument("--device", default="cpu", help="training device: cpu | cuda | auto (default cpu)")
+    p.add_argument("--smoke", action="store_true", help=f"tiny world and logs, {SMOKE_EPOCHS} epochs")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs in --out")
+    return p.parse_args(argv)
+
+
+def check_args(args: argparse.Namespace) -> list[str]:
+    """The variants to run; refuses unknown names, bad sizes and outputs already in --out."""
+    _, known = read_variants(VARIANTS_FILE)
+    names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else list(known)
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ConfigError(f"unknown variant(s) {', '.join(unknown) or '(none given)'} (known: {', '.join(known)})")
+    if args.sessions < 2:
+        raise ConfigError(f"--sessions must be >= 2, got {args.sessions}")
+    existing = [f for f in OUTPUTS if (args.out / f).exists()]
+    if existing and not args.force:
+        raise ConfigError(f"{args.out} already holds {', '.join(existing)}: pass --force to overwrite")
+    return names
+
+
+def inputs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """``--world``/``--logs`` or the built-in (smoke) world and its logs."""
+    from sim_bridge import defaults
+
+    world = args.world or Path(defaults.ensure_smoke_world() if args.smoke else defaults.ensure_default_world())
+    logs = args.logs or Path(defaults.ensure_smoke_logs() if args.smoke else defaults.ensure_default_logs())
+    for path in (world, logs):
+        if not path.exists():
+            raise ConfigError(f"{path} not found")
+    return Path(world), Path(logs)
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Train and A/B every variant, rewriting the outputs after each; returns the .md path."""
+    from sim_bridge.logs import read_logs
+
+    names = check_args(args)
+    world_dir, logs_path = inputs(args)
+    world, events = load_world(world_dir), read_logs(logs_path)
+    args.out.mkdir(parents=True, exist_ok=True)
+    runs: list[VariantRun] = []
+    data_cache: dict = {}
+    for name in names:
+        runs.append(run_variant(name, list(SEED_PUBLISHED).index(name) if name in SEED_PUBLISHED else len(runs),
+                                world, events, data_cache, args))
+        header = (f"# Seed table reproduced ({len(runs)} of {len(names)} variants)\n\n"
+                  f"mean_time_per_session, each variant (indexed serving) vs sticky_artist, unpaired A/B "
+                  f"(botify assignment, 50/50), {args.sessions} sessions, seed {args.seed} + (# − 1); world `{world_dir}`, "
+                  f"logs `{logs_path}`{', SMOKE ({SMOKE_EPOCHS} epoch)' if args.smoke else ''}. Seed's numbers: DESIGN §9.")
+        write_outputs(args.out, runs, header)
+    return args.out / OUTPUTS[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        md = run(args)
+    except ConfigError as exc:
+        print(f"search.seed_table: {exc}", file=sys.stderr)
+        return 2
+    print(md.read_text(), flush=True)
+    print(f"results: {md.with_suffix('.csv')}, {md}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
