@@ -1,0 +1,157 @@
+"""The report's figures (matplotlib, Agg): each function draws one PNG atomically and returns it.
+
+Inputs are plain frames and arrays already prepared by :mod:`search.report`; nothing here reads
+the experiment folder. Every figure is written through ``sim_bridge.atomic.atomic_path``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: figures only ever go to files
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from sim_bridge.atomic import atomic_path  # noqa: E402
+
+DPI = 110
+SIG_COLOUR, NOSIG_COLOUR, BEST_COLOUR = "tab:green", "tab:grey", "tab:red"
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, format="png")
+    plt.close(fig)
+    return path
+
+
+def history(values: pd.DataFrame, modes: dict[str, str], path: Path) -> Path:
+    """Objective per finished trial in completion order (dots) and the running best (step line).
+
+    ``values``: one row per finished trial, in completion order, one column per objective metric
+    (``modes``: metric → "min" | "max"), plus ``trial_id``.
+    """
+    fig, axes = plt.subplots(len(modes), 1, figsize=(8, 3.2 * len(modes)), squeeze=False)
+    x = np.arange(1, len(values) + 1)
+    for ax, (metric, mode) in zip(axes[:, 0], modes.items()):
+        y = values[metric].to_numpy(float)
+        best = np.fmax.accumulate(y) if mode == "max" else np.fmin.accumulate(y)
+        ax.plot(x, y, "o", color="tab:blue", alpha=0.7, label=f"{metric} per trial")
+        ax.step(x, best, where="post", color=BEST_COLOUR, label=f"running best ({mode})")
+        ax.set_xlabel("finished trial (completion order)")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    axes[0, 0].set_title("Optimization history")
+    return _save(fig, path)
+
+
+def importances(table: dict[str, dict[str, float]], path: Path) -> Path:
+    """Horizontal bars of Optuna's parameter importances, one panel per objective metric."""
+    fig, axes = plt.subplots(1, len(table), figsize=(6.5 * len(table), 0.45 * max(map(len, table.values())) + 1.5),
+                             squeeze=False)
+    for ax, (metric, imp) in zip(axes[0], table.items()):
+        names = list(imp)[::-1]  # most important on top
+        ax.barh(names, [imp[n] for n in names], color="tab:blue")
+        for i, n in enumerate(names):
+            ax.text(imp[n], i, f" {imp[n]:.2f}", va="center", fontsize=8)
+        ax.set_xlim(0, max(1e-9, max(imp.values())) * 1.2)
+        ax.set_xlabel(f"importance for {metric}")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, 0].set_title("Parameter importances (Optuna, PED-ANOVA)")
+    return _save(fig, path)
+
+
+def parallel_coordinates(axes_frame: pd.DataFrame, ticks: dict[str, list[tuple[float, str]]], colour_by: str,
+                         best: int, path: Path) -> Path:
+    """One line per finished trial across axes normalised to [0, 1].
+
+    ``axes_frame``: one column per axis, already in [0, 1] (categoricals as codes / (n - 1)),
+    the objective last. ``ticks``: axis → [(position in [0, 1], text)]. ``best``: row of the best trial.
+    """
+    cols = list(axes_frame.columns)
+    x = np.arange(len(cols))
+    z = axes_frame[colour_by].to_numpy(float)
+    cmap = plt.get_cmap("viridis")
+    fig, ax = plt.subplots(figsize=(max(8, 1.3 * len(cols)), 5.5))
+    for i, row in enumerate(axes_frame.to_numpy(float)):
+        if i != best:
+            ax.plot(x, row, color=cmap(z[i]), alpha=0.6, lw=1)
+    ax.plot(x, axes_frame.to_numpy(float)[best], color=BEST_COLOUR, lw=2.5, label="best trial")
+    for i, c in enumerate(cols):
+        ax.axvline(i, color="black", lw=0.6)
+        for pos, text in ticks[c]:
+            ax.text(i + 0.04, pos, text, ha="left", va="center", fontsize=7,
+                    bbox={"facecolor": "white", "alpha": 0.7, "lw": 0, "pad": 0.5})
+    ax.set_xticks(x, [c.replace(".", ".\n", 1) for c in cols], fontsize=8)
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_yticks([])
+    ax.set_xlim(-0.5, len(cols) - 0.5)
+    sm = plt.cm.ScalarMappable(cmap=cmap)
+    fig.colorbar(sm, ax=ax, pad=0.01, label=f"{colour_by} (normalised)")
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.18), fontsize=8)
+    ax.set_title("Parallel coordinates (normalised axes; categoricals as codes)")
+    return _save(fig, path)
+
+
+def loss_vs_lift(frame: pd.DataFrame, pareto: np.ndarray | None, best: int, path: Path) -> Path:
+    """``val_loss`` against ``lift_vs_sticky`` with its CI; the Pareto front joined when given."""
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    x, y = frame["val_loss"].to_numpy(float), frame["lift_vs_sticky"].to_numpy(float)
+    err = np.vstack([y - frame["lift_lower"].to_numpy(float), frame["lift_upper"].to_numpy(float) - y])
+    ax.errorbar(x, y, yerr=err, fmt="o", color="tab:blue", ecolor="lightsteelblue", alpha=0.8,
+                label="finished trial (95% CI of lift)")
+    if pareto is not None and pareto.any():
+        order = np.argsort(x[pareto])
+        ax.plot(x[pareto][order], y[pareto][order], "D-", color="tab:orange", label="Pareto front (val_loss ↓, time ↑)")
+    ax.plot(x[best], y[best], "*", color=BEST_COLOUR, ms=16, label="best trial")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("validation loss")
+    ax.set_ylabel("lift vs sticky_artist, time per session (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    ax.set_title("Validation loss vs lift")
+    return _save(fig, path)
+
+
+def forest(rows: pd.DataFrame, path: Path) -> Path:
+    """Effects with their CIs, one row each (``label, effect, lower, upper, significant``), top down."""
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(rows) + 1.6))
+    y = np.arange(len(rows))[::-1]
+    for yi, r in zip(y, rows.itertuples(index=False)):
+        colour = SIG_COLOUR if r.significant else NOSIG_COLOUR
+        ax.plot([r.lower, r.upper], [yi, yi], color=colour, lw=2)
+        ax.plot(r.effect, yi, "o", color=colour, ms=6)
+        ax.text(r.upper, yi, f"  {r.effect:+.1f}% [{r.lower:+.1f}, {r.upper:+.1f}]", va="center", fontsize=7)
+    ax.axvline(0, color="black", lw=1)
+    ax.set_yticks(y, rows["label"], fontsize=8)
+    lo, hi = np.nanmin(rows["lower"]), np.nanmax(rows["upper"])
+    ax.set_xlim(min(lo, 0) - 0.05 * (hi - lo + 1), hi + 0.35 * (hi - lo + 1))  # room for the labels
+    ax.set_xlabel("effect on mean time per session vs sticky_artist (%, 95% CI)")
+    ax.plot([], [], "o-", color=SIG_COLOUR, label="significant")
+    ax.plot([], [], "o-", color=NOSIG_COLOUR, label="not significant")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title("A/B effects vs sticky_artist")
+    return _save(fig, path)
+
+
+def training_curves(epochs: pd.DataFrame, title: str, path: Path) -> Path:
+    """Per-epoch train/val loss (top) and learning rate (bottom) of one trial."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 6), sharex=True, height_ratios=[2, 1])
+    for col, colour in (("train_loss", "tab:blue"), ("val_loss", "tab:orange")):
+        if col in epochs:
+            top.plot(epochs["epoch"], epochs[col], "o-", color=colour, ms=3, label=col)
+    top.set_ylabel("loss")
+    top.grid(alpha=0.3)
+    top.legend(fontsize=8)
+    top.set_title(title)
+    if "lr" in epochs:
+        bottom.plot(epochs["epoch"], epochs["lr"], "o-", color="tab:purple", ms=3)
+    bottom.set_ylabel("learning rate")
+    bottom.set_xlabel("epoch")
+    bottom.grid(alpha=0.3)
+    return _save(fig, path)
