@@ -1,0 +1,94 @@
+"""search.confirm on a smoke search (real model, real simulator): the table, the seed guard, errors."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from search.confirm import search_eval_seed
+from sim_bridge.abtest import TABLE_COLUMNS
+
+REPO = Path(__file__).resolve().parents[2]
+METRICS = ["time", "sessions", "mean_tracks_per_session", "mean_time_per_session"]
+
+
+def cli(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def smoke_exp(tmp_path_factory):
+    """A two-trial smoke search (as in test_smoke.py)."""
+    storage = tmp_path_factory.mktemp("runs")
+    proc = cli("search.run", "--smoke-test", "--num-samples", "2", "--storage-path", str(storage),
+               "--name", "smoke", "--seed", "1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return storage / "smoke"
+
+
+@pytest.fixture(scope="module")
+def confirmed(smoke_exp):
+    proc = cli("search.confirm", str(smoke_exp), "--top-k", "2", "--sessions", "300", "600")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return smoke_exp, proc.stdout
+
+
+def test_confirm_csv_has_the_seeds_columns_and_a_row_per_trial_size_metric(confirmed):
+    exp, stdout = confirmed
+    table = pd.read_csv(exp / "confirm" / "confirm.csv")
+    assert list(table.columns) == list(TABLE_COLUMNS)
+    done = pd.read_parquet(exp / "trials.parquet").query("status == 'finished'")
+    n_trials = min(2, len(done))
+    assert len(table) == n_trials * 2 * len(METRICS)
+    assert table["metric"].tolist() == METRICS * (n_trials * 2)
+    for trial_id in done["trial_id"]:
+        for size in (300, 600):
+            rows = table[table["model"].str.startswith(f"{trial_id} ") & table["model"].str.endswith(f"({size} sessions)")]
+            assert len(rows) == len(METRICS)
+    assert (table["lower"] <= table["effect"]).all() and (table["effect"] <= table["upper"]).all()
+    md = (exp / "confirm" / "confirm.md").read_text()
+    assert "| model | metric | effect |" in md
+    assert md.count("- trial ") == n_trials and "win at 600 sessions" in md
+    assert stdout.count("A/B ") >= n_trials * 2  # progress per A/B
+
+
+def test_confirm_is_deterministic_for_a_seed(confirmed, tmp_path):
+    exp, _ = confirmed
+    first = (exp / "confirm" / "confirm.csv").read_text()
+    proc = cli("search.confirm", str(exp), "--top-k", "2", "--sessions", "300", "600")
+    assert proc.returncode == 0
+    assert (exp / "confirm" / "confirm.csv").read_text() == first
+
+
+def test_search_eval_seed_is_refused(smoke_exp):
+    settings = json.loads((smoke_exp / "search_run.json").read_text())
+    eval_seed = search_eval_seed(settings)
+    for seed in (eval_seed, eval_seed - 1):  # the seed itself, or a range that reaches it
+        proc = cli("search.confirm", str(smoke_exp), "--seed", str(seed), "--sessions", "300", "600")
+        assert proc.returncode != 0 and "eval.seed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_clean_errors(smoke_exp, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = cli("search.confirm", str(empty))
+    assert proc.returncode != 0 and "trials.parquet not found" in proc.stderr and "Traceback" not in proc.stderr
+
+    none_done = tmp_path / "none_done"
+    none_done.mkdir()
+    frame = pd.read_parquet(smoke_exp / "trials.parquet").assign(status="errored")
+    frame.to_parquet(none_done / "trials.parquet")
+    shutil.copy(smoke_exp / "search_run.json", none_done)
+    proc = cli("search.confirm", str(none_done))
+    assert proc.returncode != 0 and "no finished trial" in proc.stderr and "Traceback" not in proc.stderr
+
+    no_ckpt = tmp_path / "no_ckpt"
+    no_ckpt.mkdir()
+    pd.read_parquet(smoke_exp / "trials.parquet").assign(checkpoint=None).to_parquet(no_ckpt / "trials.parquet")
+    shutil.copy(smoke_exp / "search_run.json", no_ckpt)
+    proc = cli("search.confirm", str(no_ckpt))
+    assert proc.returncode != 0 and "has no checkpoint" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,61 @@
+"""search.seed_table --smoke on two variants: the CSV in the seed's columns, the Markdown beside
+the seed's published numbers (DESIGN §9), the overwrite guard and clean errors."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from model.config import read_variants
+from search.seed_table import SEED_PUBLISHED, VARIANTS_FILE
+from sim_bridge.abtest import TABLE_COLUMNS
+
+REPO = Path(__file__).resolve().parents[2]
+VARIANTS = ("dssm", "dense_block_emb64")
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "search.seed_table", *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def table_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("seed")
+    proc = cli("--out", str(out), "--smoke", "--sessions", "2000", "--variants", ",".join(VARIANTS))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out
+
+
+def test_published_numbers_cover_every_variant():
+    _, variants = read_variants(VARIANTS_FILE)
+    assert list(SEED_PUBLISHED) == list(variants)
+    assert SEED_PUBLISHED["lr_scheduler_emb96"] == (0.70, -4.18, 5.57)  # DESIGN §9, row 7
+
+
+def test_csv_in_the_seeds_columns(table_dir):
+    table = pd.read_csv(table_dir / "seed_table.csv")
+    assert list(table.columns) == list(TABLE_COLUMNS)
+    assert table["model"].tolist() == [v for v in VARIANTS for _ in range(4)]
+    assert set(table["metric"]) == {"time", "sessions", "mean_tracks_per_session", "mean_time_per_session"}
+
+
+def test_markdown_beside_the_published_numbers(table_dir):
+    md = (table_dir / "seed_table.md").read_text()
+    assert "seed's effect % [CI]" in md and "best val loss" in md
+    assert "| 1 | dssm |" in md and "-8.71 [-11.62, -5.79] | yes" in md
+    assert "| 9 | dense_block_emb64 |" in md and "+1.64 [-3.45, +6.73] | no" in md
+
+
+def test_refuses_to_overwrite_without_force(table_dir):
+    before = (table_dir / "seed_table.csv").read_text()
+    proc = cli("--out", str(table_dir), "--smoke", "--variants", "dssm")
+    assert proc.returncode != 0 and "--force" in proc.stderr and "Traceback" not in proc.stderr
+    assert (table_dir / "seed_table.csv").read_text() == before
+
+
+def test_unknown_variant_is_a_clean_error(tmp_path):
+    proc = cli("--out", str(tmp_path), "--smoke", "--variants", "dssm,nope")
+    assert proc.returncode != 0 and "unknown variant(s) nope" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "seed_table.csv").exists()
