@@ -80,7 +80,7 @@ def parallel_coordinates(axes_frame: pd.DataFrame, ticks: dict[str, list[tuple[f
     for i, row in enumerate(axes_frame.to_numpy(float)):
         if i != best:
             ax.plot(x, row, color=cmap(z[i]), alpha=0.6, lw=1)
-    ax.plot(x, axes_frame.to_numpy(float)[best], color=BEST_COLOUR, lw=2.5, label="best trial")
+    ax.plot(x, axes_frame.to_numpy(float)[best], color=BEST_COLOUR, lw=2.5)
     for i, c in enumerate(cols):
         ax.axvline(i, color="black", lw=0.6)
         for pos, text in ticks[c]:
@@ -92,8 +92,7 @@ def parallel_coordinates(axes_frame: pd.DataFrame, ticks: dict[str, list[tuple[f
     ax.set_xlim(-0.5, len(cols) - 0.5)
     sm = plt.cm.ScalarMappable(cmap=cmap)
     fig.colorbar(sm, ax=ax, pad=0.01, label=f"{colour_by} (normalised)")
-    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.18), fontsize=8)
-    ax.set_title("Parallel coordinates (normalised axes; categoricals as codes)")
+    ax.set_title("Parallel coordinates (normalised axes; categoricals as codes; red: best trial)")
     return _save(fig, path)
 
 
