@@ -3,10 +3,9 @@
     .venv/bin/python benchmarks/bench_train.py [--logs PATH [--catalog PATH]] [--threads 1]
         [--config configs/train.yaml] [--variant NAME] [--steps 150] [--full/--no-full]
 
-Data: with ``--logs`` the real botify logs (``python -m sim_bridge simulate`` output; catalog
-default tracks.json beside them). Without it, until the default logs exist, a *synthetic* log
-of realistic size made with a seeded rng (``model.synthetic``: 50,000 tracks, 10,000 users,
-``--events`` events, default 600k ≈ 1.2M train triplets) — its losses mean nothing, its speed does.
+Data: the default training logs (``configs/logging.yaml``, generated and cached on first use), or
+``--logs`` (botify logs; catalog default tracks.json beside them), or ``--synthetic`` — a seeded
+synthetic log of ``--events`` events (``model.synthetic``; its losses mean nothing, its speed does).
 
 Measures, in the same process and thread count: the sparse-gradient path (EmbeddingBag
 sparse=True + SparseAdam, the default) and the dense-gradient baseline (one Adam over
@@ -36,11 +35,13 @@ from model.train import _Batches, _lazy_weight_decay, _optimizers, train  # noqa
 
 
 def load_data(args, cfg):
-    if args.logs:
+    if not args.synthetic:
         from sim_bridge.catalog import read_catalog
-        from model.cli import read_events
-        catalog = read_catalog(args.catalog or Path(args.logs).parent / "tracks.json")
-        return build_training_data(read_events(Path(args.logs)), catalog, cfg.features), "logs:" + args.logs
+        from sim_bridge.defaults import ensure_default_logs
+        from sim_bridge.logs import read_logs
+        logs = Path(args.logs) if args.logs else ensure_default_logs()
+        catalog = read_catalog(args.catalog or logs.parent / "tracks.json")
+        return build_training_data(read_logs(logs), catalog, cfg.features), f"logs:{logs}"
     catalog = synthetic_catalog(50_000, n_genres=20, seed=0)
     events = synthetic_events(catalog, 10_000, args.events, seed=0)
     return build_training_data(events, catalog, cfg.features), f"synthetic:{args.events}_events"
@@ -72,6 +73,7 @@ def main() -> None:
     p.add_argument("--variant")
     p.add_argument("--logs")
     p.add_argument("--catalog")
+    p.add_argument("--synthetic", action="store_true", help="a synthetic log instead of the default logs")
     p.add_argument("--events", type=int, default=600_000)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--steps", type=int, default=150)
