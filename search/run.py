@@ -50,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--objective", choices=OBJECTIVES, default="score")
     p.add_argument("--smoke-test", action="store_true", help="tiny world, few epochs/sessions/samples")
     p.add_argument("--dashboard-host", default=cluster.DEFAULT_DASHBOARD_HOST)
+    p.add_argument("--confirm", action="store_true",
+                   help="when the search ends, confirm its top 3 trials with fresh A/Bs (search.confirm)")
     return p.parse_args(argv)
 
 
@@ -146,7 +148,13 @@ def main(argv=None) -> int:
     tuner = make_tuner(make_trainable(shared, setup, settings), exp_dir, settings, scfg, base, spec, args.resume)
     print(f"experiment: {exp_dir}\nTensorBoard: tensorboard --logdir {exp_dir}", flush=True)
     tuner.fit()
-    return finish(exp_dir, settings)
+    code = finish(exp_dir, settings)
+    if args.confirm and code == 0:
+        from search import confirm
+
+        return confirm.main([str(exp_dir)] + (["--sessions", "300", "600"] if settings["smoke_test"] else []))
+    print(f"confirm the winner on fresh sessions: python -m search.confirm {exp_dir}", flush=True)
+    return code
 
 
 def finish(exp_dir: Path, settings: dict) -> int:

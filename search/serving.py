@@ -28,5 +28,5 @@ def serving_policy(cfg: ServingConfig, catalog: Catalog, user_recs: dict[int, np
 def policy_spec(cfg: ServingConfig) -> str:
     """A short label of the serving choice for tables: ``indexed``, ``i2i(0.5, skip 1)``."""
     if cfg.policy == "i2i":
-        return f"i2i(like ≥ {cfg.like_threshold:g}, skip {cfg.skip_artists})"
+        return f"i2i(like ≥ {cfg.like_threshold:.2f}, skip {cfg.skip_artists})"
     return cfg.policy

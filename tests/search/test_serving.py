@@ -25,7 +25,7 @@ def test_each_serving_choice_builds_its_policy(catalog):
     assert isinstance(serving_policy(ServingConfig("sequential"), catalog, users), Sequential)
     i2i = serving_policy(ServingConfig("i2i", like_threshold=0.7, skip_artists=2), catalog, users, items)
     assert isinstance(i2i, ItemToItem) and (i2i.like_threshold, i2i.skip_artists) == (0.7, 2)
-    assert policy_spec(ServingConfig("i2i", like_threshold=0.7, skip_artists=2)) == "i2i(like ≥ 0.7, skip 2)"
+    assert policy_spec(ServingConfig("i2i", like_threshold=0.7, skip_artists=2)) == "i2i(like ≥ 0.70, skip 2)"
 
 
 def test_i2i_without_item_lists_is_a_clear_error(catalog):

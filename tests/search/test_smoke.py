@@ -25,7 +25,7 @@ def run_cli(module: str, *args: str, timeout: int = 600) -> subprocess.Completed
 def smoke_run(tmp_path_factory):
     storage = tmp_path_factory.mktemp("runs")
     proc = run_cli("search.run", "--smoke-test", "--num-samples", "2", "--storage-path", str(storage),
-                   "--name", "smoke", "--seed", "1")
+                   "--name", "smoke", "--seed", "1", "--confirm")
     return storage / "smoke", proc.stdout
 
 
@@ -103,3 +103,16 @@ def test_cli_resume_extends_a_run_without_rerunning(tmp_path):
     assert len(frame) == 2 and first["trial_id"][0] in set(frame["trial_id"])
     assert result_file.read_text() == before  # the finished trial was not run again
     assert "continue with" not in proc.stdout
+
+
+def test_confirm_and_report_run_on_the_smoke_experiment(smoke_run):
+    exp, stdout = smoke_run
+    table = pd.read_csv(exp / "confirm" / "confirm.csv")  # written by search.run --confirm
+    assert list(table.columns) == ["model", "metric", "effect", "upper", "lower", "control_mean",
+                                   "treatment_mean", "significant"]
+    assert (table["metric"] == "mean_time_per_session").any() and "confirmed" in stdout.lower()
+    run_cli("search.report", str(exp))
+    html = (exp / "report" / "report.html").read_text()
+    # with two smoke trials some plots are skipped (importances need 2 finished); the A/B forest is not
+    assert html.count("data:image/png;base64") >= 3 and "forest.png" in (exp / "report" / "report.md").read_text()
+    assert (exp / "report" / "forest.png").is_file()
