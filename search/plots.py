@@ -127,12 +127,13 @@ def forest(rows: pd.DataFrame, path: Path) -> Path:
         ax.text(r.upper, yi, f"  {r.effect:+.1f}% [{r.lower:+.1f}, {r.upper:+.1f}]", va="center", fontsize=7)
     ax.axvline(0, color="black", lw=1)
     ax.set_yticks(y, rows["label"], fontsize=8)
-    lo, hi = np.nanmin(rows["lower"]), np.nanmax(rows["upper"])
-    ax.set_xlim(min(lo, 0) - 0.05 * (hi - lo + 1), hi + 0.35 * (hi - lo + 1))  # room for the labels
+    lo, hi = min(np.nanmin(rows["lower"]), 0.0), max(np.nanmax(rows["upper"]), 0.0)
+    span = hi - lo + 1
+    ax.set_xlim(lo - 0.05 * span, hi + 0.45 * span)  # room for the labels right of each CI
     ax.set_xlabel("effect on mean time per session vs sticky_artist (%, 95% CI)")
     ax.plot([], [], "o-", color=SIG_COLOUR, label="significant")
     ax.plot([], [], "o-", color=NOSIG_COLOUR, label="not significant")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     ax.grid(axis="x", alpha=0.3)
     ax.set_title("A/B effects vs sticky_artist")
     return _save(fig, path)
