@@ -97,10 +97,10 @@ class _UserLists:
 
     def rows(self, user_ids: np.ndarray) -> np.ndarray:
         """Row of each user, -1 for users without a list."""
-        pos = np.searchsorted(self.users, user_ids)
-        pos = np.minimum(pos, max(len(self.users) - 1, 0))
-        found = (len(self.users) > 0) & (self.users[pos] == user_ids) if len(self.users) else np.zeros(len(user_ids), bool)
-        return np.where(found, pos, -1)
+        if len(self.users) == 0:
+            return np.full(len(user_ids), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.users, user_ids), len(self.users) - 1)
+        return np.where(self.users[pos] == user_ids, pos, -1)
 
 
 class Indexed:
