@@ -83,3 +83,8 @@ def test_unknown_policy_is_a_clear_error(smoke_world):
 def test_recommendations_outside_the_catalog_are_rejected(smoke_world):
     with pytest.raises(ValueError, match="outside the catalog"):
         Indexed({0: np.array([1, 99_999])}, smoke_world.catalog.n_tracks)
+
+
+def test_indexed_without_any_lists_is_random(smoke_world):
+    _, rec = recommended(events(smoke_world, Indexed({}, smoke_world.catalog.n_tracks)))
+    assert len(np.unique(rec)) > 500  # uniform over 2,000 tracks
