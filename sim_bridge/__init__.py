@@ -1,6 +1,6 @@
 """botify's world, listener simulator, baseline policies, logs and A/B analysis.
 
-Public (the model may read these): ``columns``, ``configio``, ``catalog``, ``logs``,
-``recfile``. Hidden truth (embeddings, users) lives in ``world`` and is read only by
-the simulator and the oracle policy.
+Public (the model side may import these): ``columns``, ``configio``, ``atomic``, ``jsonline``,
+``catalog``, ``logs``, ``recfile``. Hidden truth (embeddings, users) lives in ``world`` and is
+read only by the simulator and the oracle policy; ``tests/model`` guards that rule.
 """
