@@ -83,3 +83,10 @@ def test_conversions():
     assert domains["train.weight_decay"].lower == 1e-6
     assert not touches_features(spec)
     assert touches_features({**spec, **parse_space({"features.n_negatives": {"type": "choice", "values": [5]}}, BASE)})
+
+
+def test_a_world_without_its_logs_is_refused():
+    from search.inputs import resolve_paths
+
+    with pytest.raises(SystemExit, match="--world needs --logs"):
+        resolve_paths("some/world", None, smoke=False)
