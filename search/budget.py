@@ -15,15 +15,6 @@ import ray.cloudpickle as cloudpickle
 STATE_GLOB = "search_gen_state-*.json"
 
 
-def sample_budget(exp_dir: str | Path) -> tuple[int, int] | None:
-    """(trials created so far, total budget) of the newest state file, or None."""
-    paths = sorted(Path(exp_dir).glob(STATE_GLOB))
-    if not paths:
-        return None
-    state = cloudpickle.loads(paths[-1].read_bytes())
-    return int(state["counter"]), int(state["total_samples"])
-
-
 def raise_budget(exp_dir: str | Path, num_samples: int) -> None:
     """Set the budget to ``num_samples`` when larger; a smaller value cannot undo created trials."""
     for path in sorted(Path(exp_dir).glob(STATE_GLOB)):
