@@ -5,7 +5,7 @@ import optuna.distributions as od
 import pytest
 
 from model.config import ExperimentConfig, load_experiment_config
-from sim_bridge.configio import ConfigError
+from sim_bridge.configio import ConfigError, with_overrides
 
 from search.config import load_search_config
 from search.space import parse_space, to_optuna, to_tune, touches_features
@@ -23,6 +23,15 @@ def test_repo_search_yaml_validates_against_train_yaml():
     assert required <= set(spec)
     assert spec["train.weight_decay"].type == "loguniform"
     assert scfg.eval.sessions >= 10_000
+
+
+def test_repo_focused_i2i_search_fixes_what_it_says():
+    scfg = load_search_config(REPO / "configs" / "search_i2i.yaml")
+    base = with_overrides(load_experiment_config(scfg.base), scfg.overrides)
+    spec = parse_space(scfg.space, base)
+    assert (base.serving.policy, base.features.min_positives) == ("i2i", 1)
+    assert not {"serving.policy", "features.min_positives"} & set(spec)  # fixed, not searched
+    assert {"features.positive_threshold", "serving.skip_artists", "model.norm"} <= set(spec)
 
 
 @pytest.mark.parametrize("raw, match", [
