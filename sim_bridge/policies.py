@@ -189,7 +189,8 @@ BASELINES = ("random", "sticky_artist", "sticky_artist_exclusive", "toppop")
 
 def make_policy(spec: str, world) -> Policy:
     """Build a policy from its CLI spec: a name, ``indexed:RECS.json`` / ``sequential:RECS.json``
-    (per-user lists) or ``i2i:ITEM_RECS.json`` (per-track lists, served session-aware)."""
+    (per-user lists) or ``i2i:ITEM_RECS.json[:LIKE:SKIP]`` (per-track lists, served session-aware
+    with like_threshold LIKE and skip_artists SKIP; default 0.5 and 1)."""
     catalog = world.catalog
     name, _, arg = spec.partition(":")
     if name == "random" and not arg:
@@ -206,7 +207,8 @@ def make_policy(spec: str, world) -> Policy:
         from sim_bridge.recfile import read_item_recs
         from sim_bridge.session_aware import ItemToItem
 
-        return ItemToItem(read_item_recs(Path(arg)), catalog)
+        path, serving = _i2i_arg(arg)
+        return ItemToItem(read_item_recs(Path(path)), catalog, **serving)
     if name in ("indexed", "sequential") and arg:
         from sim_bridge.recfile import read_user_recs
 
@@ -215,5 +217,20 @@ def make_policy(spec: str, world) -> Policy:
         return cls(recs, catalog.n_tracks)
     raise ValueError(
         f"unknown policy '{spec}': expected one of {', '.join(BASELINES)}, oracle, "
-        "indexed:RECS.json, sequential:RECS.json, i2i:ITEM_RECS.json"
+        "indexed:RECS.json, sequential:RECS.json, i2i:ITEM_RECS.json[:LIKE:SKIP]"
     )
+
+
+def _i2i_arg(arg: str) -> tuple[str, dict]:
+    """``FILE`` or ``FILE:LIKE:SKIP`` → (file, ItemToItem keyword arguments)."""
+    if arg.count(":") < 2:
+        return arg, {}
+    path, like, skip = arg.rsplit(":", 2)
+    try:
+        serving = {"like_threshold": float(like), "skip_artists": int(skip)}
+    except ValueError:
+        raise ValueError(f"policy 'i2i:{arg}': expected i2i:FILE:LIKE:SKIP with LIKE a number and SKIP "
+                         f"an integer, got LIKE={like!r} SKIP={skip!r}") from None
+    if serving["skip_artists"] < 0:
+        raise ValueError(f"policy 'i2i:{arg}': SKIP must be >= 0, got {serving['skip_artists']}")
+    return path, serving

@@ -75,6 +75,21 @@ def test_make_policy_reads_recommendation_files(tmp_path, smoke_world):
     assert isinstance(make_policy("random", smoke_world), Random)
 
 
+def test_make_policy_i2i_takes_the_serving_settings(tmp_path, smoke_world):
+    from sim_bridge.recfile import write_item_recs
+    from sim_bridge.session_aware import ItemToItem
+
+    path = tmp_path / "items.json"
+    write_item_recs({0: np.array([3, 4])}, path)
+    plain = make_policy(f"i2i:{path}", smoke_world)
+    tuned = make_policy(f"i2i:{path}:0.38:4", smoke_world)
+    assert isinstance(tuned, ItemToItem)
+    assert (plain.like_threshold, plain.skip_artists) == (0.5, 1)
+    assert (tuned.like_threshold, tuned.skip_artists) == (0.38, 4)
+    with pytest.raises(ValueError, match=r"i2i:FILE:LIKE:SKIP .*SKIP='x'"):
+        make_policy(f"i2i:{path}:0.4:x", smoke_world)
+
+
 def test_unknown_policy_is_a_clear_error(smoke_world):
     with pytest.raises(ValueError, match="unknown policy 'stiky'"):
         make_policy("stiky", smoke_world)
