@@ -149,7 +149,7 @@ def service_config(args: argparse.Namespace) -> tuple[ServiceConfig, str]:
 
 
 def _arms(args: argparse.Namespace) -> tuple[list[Arm], str | None]:
-    ab = args.control is not None or args.treatment
+    ab = args.control is not None or bool(args.treatment)
     if ab == (args.experiment_dir is not None):
         raise ArmError("give EXPERIMENT_DIR, or --control and --treatment for an A/B (not both)")
     if not ab:
