@@ -164,19 +164,24 @@ def _arms(args: argparse.Namespace) -> tuple[list[Arm], str | None]:
     return arms, args.experiment or "abtest"
 
 
-def start(config: ServiceConfig, args: argparse.Namespace) -> None:
-    """Start (or join) Ray and run the application on ``args.host:args.port``."""
+def start(config: ServiceConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, replicas: int = 1,
+          cpus_per_replica: float = 1.0, address: str | None = None) -> None:
+    """Start (or join) Ray and run the application on ``host:port``."""
     from search import cluster
 
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"WARNING: the service will listen on {args.host}: anyone who can reach it can send requests "
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"WARNING: the service will listen on {host}: anyone who can reach it can send requests "
               "(and fill its logs). Prefer 127.0.0.1 behind a proxy or an SSH tunnel.", flush=True)
-    cpus = None if args.address else max(os.cpu_count() or 1, math.ceil(args.replicas * args.cpus_per_replica))
-    cluster.start(args.address, cluster.DEFAULT_DASHBOARD_HOST, num_cpus=cpus,
+    cpus = None if address else max(os.cpu_count() or 1, math.ceil(replicas * cpus_per_replica))
+    cluster.start(address, cluster.DEFAULT_DASHBOARD_HOST, num_cpus=cpus,
                   runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
-    serve.start(http_options={"host": args.host, "port": args.port},
-                logging_config={"enable_access_log": False})
-    serve.run(application(config, args.replicas, args.cpus_per_replica), name=APP_NAME, route_prefix="/")
+    serve.start(http_options={"host": host, "port": port}, logging_config={"enable_access_log": False})
+    deploy(config, replicas, cpus_per_replica)
+
+
+def deploy(config: ServiceConfig, replicas: int = 1, cpus_per_replica: float = 1.0) -> None:
+    """Run (or update) the application on the Serve instance already started."""
+    serve.run(application(config, replicas, cpus_per_replica), name=APP_NAME, route_prefix="/")
 
 
 class Stopper:
@@ -237,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"arm {name}: {arm.label}", flush=True)
     print(f"catalog: {config.world} ({source})", flush=True)
     stopper = Stopper()
-    start(config, args)
+    start(config, args.host, args.port, args.replicas, args.cpus_per_replica, args.address)
     stopper.install()
     log_dir = Path(config.log_dir)
     print(f"serving botify's API on http://{args.host}:{args.port} ({args.replicas} replica(s)); "
