@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     drv.add_argument("--url", default="http://127.0.0.1:5001", help="the service (default http://127.0.0.1:5001)")
     drv.add_argument("--concurrency", type=int, default=8, help="sessions at once (default 8)")
     drv.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    drv.add_argument("--wait", type=float, default=0.0, help="wait up to this many seconds for the service to start")
     _run_args(drv)
     drv.add_argument("--out", type=Path, help="also write the client's per-session table (.parquet or .csv)")
     return parser

@@ -110,7 +110,7 @@ def drive(args: argparse.Namespace) -> int:
 
     if args.out is not None and args.out.exists():
         raise ValueError(f"{args.out}: already exists; choose another path (nothing was overwritten)")
-    config = DriveConfig(args.url, args.sessions, args.concurrency, args.seed, args.max_steps, args.timeout)
+    config = DriveConfig(args.url, args.sessions, args.concurrency, args.seed, args.max_steps, args.timeout, args.wait)
     result = drive_service(load_world(args.world or ensure_default_world()), config)
     print(result.summary())
     if args.out is not None:

@@ -43,10 +43,11 @@ class DriveConfig:
     seed: int = 0  # the session plan and the listeners' draws (as the simulator's seed)
     max_steps: int = 1000  # safety cap on requests per session, as the simulator's
     timeout_s: float = 30.0  # per request
+    wait_s: float = 0.0  # wait this long for the service to come up (it may still be starting)
 
     def __post_init__(self) -> None:
-        if self.sessions < 1 or self.concurrency < 1 or self.max_steps < 1 or self.timeout_s <= 0:
-            raise ValueError("--sessions, --concurrency and --max-steps must be >= 1, --timeout > 0")
+        if self.sessions < 1 or self.concurrency < 1 or self.max_steps < 1 or self.timeout_s <= 0 or self.wait_s < 0:
+            raise ValueError("--sessions, --concurrency and --max-steps must be >= 1, --timeout > 0, --wait >= 0")
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class _Driver:
         timeout = aiohttp.ClientTimeout(total=cfg.timeout_s)
         connector = aiohttp.TCPConnector(limit=cfg.concurrency)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as http:
+            await self._wait_until_up(http)
             await self._check_catalog(http)
             todo = iter(range(cfg.sessions))
             start = time.perf_counter()
@@ -158,6 +160,18 @@ class _Driver:
         if isinstance(rec, bool) or not isinstance(rec, int) or not 0 <= rec < self.world.catalog.n_tracks:
             raise DriveError(f"POST {url}: 'track' must be a track of the catalog, got {rec!r}")
         return rec
+
+    async def _wait_until_up(self, http: aiohttp.ClientSession) -> None:
+        """Poll ``GET /`` for up to ``wait_s`` seconds (the service answers 200 once deployed)."""
+        deadline = time.monotonic() + self.config.wait_s
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(self.url + "/") as resp:
+                    if resp.status == 200:
+                        return
+            except (aiohttp.ClientError, asyncio.TimeoutError):
+                pass
+            await asyncio.sleep(1.0)
 
     async def _check_catalog(self, http: aiohttp.ClientSession) -> None:
         """The service must serve this world's catalog: as many tracks, the same artist of track 0."""
