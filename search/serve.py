@@ -22,6 +22,7 @@ import math
 import os
 import pickle
 import signal
+import socket
 import sys
 import threading
 from datetime import datetime, timezone
@@ -135,6 +136,7 @@ def service_config(args: argparse.Namespace) -> tuple[ServiceConfig, str]:
     """Check the arguments and resolve the arms; (config, where the catalog came from)."""
     if not 1 <= args.port <= 65535 or args.replicas < 1 or args.max_sessions < 1 or args.cpus_per_replica < 0:
         raise ArmError("--port must be in 1..65535, --replicas and --max-sessions >= 1, --cpus-per-replica >= 0")
+    _check_port_free(args.host, args.port)
     arms, experiment = _arms(args)
     world, source = resolve_world(arms, args.world)
     catalog = read_catalog(world / TRACKS_JSON)  # public data only; errors name the file and line
@@ -146,6 +148,15 @@ def service_config(args: argparse.Namespace) -> tuple[ServiceConfig, str]:
     config = ServiceConfig(tuple(arms), str(world.resolve()), str(log_dir.resolve()), experiment,
                            args.seed, args.max_sessions)
     return config, source
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before starting Ray when the port is taken (Ray's proxy would only log the failure)."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise ArmError(f"--host {host} --port {port}: cannot listen there ({os.strerror(exc.errno) if exc.errno else exc}); choose another --port") from None
 
 
 def _arms(args: argparse.Namespace) -> tuple[list[Arm], str | None]:
@@ -169,14 +180,22 @@ def start(config: ServiceConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
     """Start (or join) Ray and run the application on ``host:port``."""
     from search import cluster
 
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"WARNING: the service will listen on {host}: anyone who can reach it can send requests "
-              "(and fill its logs). Prefer 127.0.0.1 behind a proxy or an SSH tunnel.", flush=True)
+    warning = host_warning(host)
+    if warning:
+        print(f"WARNING: {warning}", flush=True)
     cpus = None if address else max(os.cpu_count() or 1, math.ceil(replicas * cpus_per_replica))
     cluster.start(address, cluster.DEFAULT_DASHBOARD_HOST, num_cpus=cpus,
                   runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
     serve.start(http_options={"host": host, "port": port}, logging_config={"enable_access_log": False})
     deploy(config, replicas, cpus_per_replica)
+
+
+def host_warning(host: str) -> str | None:
+    """A warning when the service would listen beyond this machine, else None."""
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return None
+    return (f"the service will listen on {host}: anyone who can reach it can send requests (and fill its "
+            "logs). Prefer 127.0.0.1 behind a reverse proxy or an SSH tunnel.")
 
 
 def deploy(config: ServiceConfig, replicas: int = 1, cpus_per_replica: float = 1.0) -> None:

@@ -5,6 +5,7 @@ One service runs for the whole module (Ray Serve takes seconds to start); the st
 """
 import json
 import signal
+import socket
 from collections import Counter
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from model.config import ExperimentConfig
 from model.serving import ServingConfig
 from search import artifacts
-from search.serve import main as serve_main
+from search.serve import host_warning, main as serve_main
 from sim_bridge import columns as C
 from sim_bridge.defaults import ensure_smoke_world
 from sim_bridge.drive import DriveConfig, drive
@@ -176,3 +177,15 @@ def test_a_log_dir_in_use_is_refused(tmp_path, capsys, world_dir):
     assert serve_main(["random", "--world", str(world_dir), "--log-dir", str(tmp_path)]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "old" / "data.json").read_text() == "{}\n"  # untouched
+
+
+def test_a_port_in_use_is_refused_before_ray_starts(capsys, world_dir):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert serve_main(["random", "--world", str(world_dir), "--port", str(port)]) == 2
+    assert f"--port {port}: cannot listen there (Address already in use)" in capsys.readouterr().err
+
+
+def test_only_loopback_listens_without_a_warning():
+    assert host_warning("127.0.0.1") is None and host_warning("localhost") is None
+    assert "0.0.0.0" in host_warning("0.0.0.0") and "anyone who can reach it" in host_warning("0.0.0.0")
