@@ -156,7 +156,8 @@ def _check_port_free(host: str, port: int) -> None:
         with socket.create_server((host, port)):
             pass
     except OSError as exc:
-        raise ArmError(f"--host {host} --port {port}: cannot listen there ({os.strerror(exc.errno) if exc.errno else exc}); choose another --port") from None
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ArmError(f"--host {host} --port {port}: cannot listen there ({reason}); choose another --port") from None
 
 
 def _arms(args: argparse.Namespace) -> tuple[list[Arm], str | None]:
