@@ -7,6 +7,7 @@ import json
 import signal
 import socket
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -76,6 +77,24 @@ def test_liveness(service):
     assert status == 200 and body["status"] == "ok" and body["experiment"] == EXPERIMENT
     assert body["arms"]["C"] == "sticky_artist" and body["arms"]["T1"].startswith("i2i(like ≥ 0.50, skip 1)")
     assert body["tracks"] == 2000
+
+
+def listening_on(port):
+    """Addresses with a listening TCP socket on ``port`` (Linux's socket table)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, port_hex = fields[1].rsplit(":", 1)
+            if fields[3] == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                raw = bytes.fromhex(address)
+                ip = socket.inet_ntoa(raw[::-1]) if len(raw) == 4 else "ipv6:" + address
+                found.add(ip)
+    return found
+
+
+def test_listens_on_loopback_only(service):
+    assert listening_on(service.port) == {"127.0.0.1"}
 
 
 def test_track_is_the_catalog_row(service, world_dir):
