@@ -1,4 +1,4 @@
-"""``python -m sim_bridge``: world, simulate, analyze, abtest."""
+"""``python -m sim_bridge``: world, simulate, analyze, abtest, drive."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +11,7 @@ EXAMPLES = """examples:
   python -m sim_bridge simulate --experiment EXP --arms C=sticky_artist,T1=random --sessions 20000 --seed 1 --out logs.parquet
   python -m sim_bridge analyze --logs logs.parquet --experiment EXP
   python -m sim_bridge abtest --control sticky_artist --treatment indexed:recs.json --sessions 8000 --seed 1
+  python -m sim_bridge drive --url http://127.0.0.1:5001 --sessions 5000 --concurrency 8 --seed 1
 """
 
 
@@ -38,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--experiment", default="abtest", help="experiment name (default: abtest)")
     _run_args(ab)
     ab.add_argument("--out", type=Path, help="also write the table (.csv or .md)")
+    drv = sub.add_parser("drive", help="run listener sessions against a botify service over HTTP")
+    _world_arg(drv)
+    drv.add_argument("--url", default="http://127.0.0.1:5001", help="the service (default http://127.0.0.1:5001)")
+    drv.add_argument("--concurrency", type=int, default=8, help="sessions at once (default 8)")
+    drv.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+    drv.add_argument("--wait", type=float, default=0.0, help="wait up to this many seconds for the service to start")
+    _run_args(drv)
+    drv.add_argument("--out", type=Path, help="also write the client's per-session table (.parquet or .csv)")
     return parser
 
 

@@ -105,4 +105,29 @@ def _show(table, out: Path | None) -> None:
         print(f"wrote {out}", file=sys.stderr)
 
 
-COMMANDS = {"world": world, "simulate": simulate, "analyze": analyze, "abtest": abtest_command}
+def drive(args: argparse.Namespace) -> int:
+    from sim_bridge.drive import DriveConfig, drive as drive_service
+
+    if args.out is not None and args.out.exists():
+        raise ValueError(f"{args.out}: already exists; choose another path (nothing was overwritten)")
+    config = DriveConfig(args.url, args.sessions, args.concurrency, args.seed, args.max_steps, args.timeout, args.wait)
+    result = drive_service(load_world(args.world or ensure_default_world()), config)
+    print(result.summary())
+    if args.out is not None:
+        write_sessions(result.sessions, args.out)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def write_sessions(sessions, path: Path) -> None:
+    """A per-session table, atomically: ``.parquet``, else CSV."""
+    from sim_bridge.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            sessions.to_parquet(tmp, index=False)
+        else:
+            sessions.to_csv(tmp, index=False)
+
+
+COMMANDS = {"world": world, "simulate": simulate, "analyze": analyze, "abtest": abtest_command, "drive": drive}
