@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     ana.add_argument("--logs", required=True, type=Path, help="logs file or folder of container data.json files")
     ana.add_argument("--experiment", required=True)
     ana.add_argument("--out", type=Path, help="also write the table (.csv or .md)")
+    ana.add_argument("--force", action="store_true", help="replace an existing --out file")
     ab = sub.add_parser("abtest", help="simulate CONTROL vs TREATMENT and print the A/B table")
     _world_arg(ab)
     ab.add_argument("--control", required=True, help="policy of arm C")
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--experiment", default="abtest", help="experiment name (default: abtest)")
     _run_args(ab)
     ab.add_argument("--out", type=Path, help="also write the table (.csv or .md)")
+    ab.add_argument("--force", action="store_true", help="replace an existing --out file")
     return parser
 
 
