@@ -153,14 +153,14 @@ def run(args: argparse.Namespace) -> Path:
         raise ConfirmError(f"--top-k must be >= 1, got {args.top_k}")
     if min(args.sessions) < 2:
         raise ConfirmError(f"every --sessions must be >= 2, got {min(args.sessions)}")
-    out = exp_dir / "confirm"
-    check_output_dir(out, args.force, flag="confirm folder")
     settings = results.read_run_file(exp_dir)
     trials = top_trials(exp_dir, settings, args.top_k)
     eval_seed, n_ab = search_eval_seed(settings), len(trials) * len(args.sessions)
     if args.seed <= eval_seed < args.seed + n_ab:
         raise ConfirmError(f"--seed {args.seed} (+0..{n_ab - 1}) reuses the search's eval.seed {eval_seed}: "
                            "a confirmation needs sessions the search never saw")
+    out = exp_dir / "confirm"
+    check_output_dir(out, args.force, flag="confirm folder")  # before any A/B
     world_dir = resolve_world(settings, args.world, exp_dir)
     world = load_world(world_dir)
     table = confirm(exp_dir, world, trials, list(args.sessions), args.seed)
