@@ -65,7 +65,7 @@ def resolve_world(settings: dict, override: Path | None, exp_dir: Path) -> Path:
             print(f"WARNING: --world {override} is not the search's world {recorded}", flush=True)
         return override.resolve()
     if recorded:
-        return results.stored_path(settings, "world", exp_dir)
+        return results.stored_path(settings, "world", exp_dir, hint=" or pass --world")
     return Path(defaults.ensure_smoke_world() if settings.get("smoke_test") else defaults.ensure_default_world())
 
 

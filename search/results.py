@@ -84,7 +84,7 @@ def read_run_file(exp_dir: Path) -> dict:
     return settings
 
 
-def stored_path(settings: dict, key: str, exp_dir: Path) -> Path | None:
+def stored_path(settings: dict, key: str, exp_dir: Path, hint: str = "") -> Path | None:
     """The run's recorded ``world``/``logs``/``config``: absolute and still there, else a SearchError
     (never a silent fallback to the built-in world)."""
     value = settings.get(key)
@@ -94,7 +94,7 @@ def stored_path(settings: dict, key: str, exp_dir: Path) -> Path | None:
     path = Path(value)
     if not path.is_absolute():
         raise SearchError(f"{where} {value!r} is a relative path, so it cannot be found reliably; "
-                          f"pass the {key} explicitly or write its absolute path there")
+                          f"write its absolute path there{hint}")
     if not path.exists():
         raise SearchError(f"{where} {value} is gone; restore it (the search ran on it)")
     return path

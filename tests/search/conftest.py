@@ -1,6 +1,6 @@
 """One smoke search shared by the hardening tests: started from a scratch directory with relative
 ``--world``/``--logs``, its Ray listeners sampled while it runs, its driver SIGKILLed right after
-the first trial's final result landed, then resumed from another directory."""
+the first trial's final result landed, then resumed (test_run.py resumes a copy from elsewhere)."""
 from __future__ import annotations
 
 import json
@@ -131,10 +131,7 @@ def killed_search(tmp_path_factory) -> KilledSearch:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         seen = KilledSearch(exp=root / "runs" / "k", world=world, final_at_kill={})
         _kill_after_first_final(proc, seen.exp, seen, timeout=600)
-    elsewhere = root / "elsewhere"
-    elsewhere.mkdir()
-    seen.resume = subprocess.run([sys.executable, "-m", "search.run", "--resume", "--storage-path",
-                                  str(root / "runs"), "--name", "k"], cwd=elsewhere, env=env,
-                                 capture_output=True, text=True, timeout=600)
+    seen.resume = subprocess.run([sys.executable, "-m", "search.run", "--resume", "--storage-path", "runs",
+                                  "--name", "k"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert seen.resume.returncode == 0, seen.resume.stdout[-3000:] + seen.resume.stderr[-3000:]
     return seen

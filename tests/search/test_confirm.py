@@ -112,7 +112,7 @@ def test_a_recorded_world_that_is_gone_or_relative_is_an_error(killed_search, tm
     expected = (f"error: {exp / 'search_run.json'}: world {world} is gone; restore it (the search ran on it)"
                 if recorded == "gone" else
                 f"error: {exp / 'search_run.json'}: world 'relw' is a relative path, so it cannot be found "
-                "reliably; pass the world explicitly or write its absolute path there")
+                "reliably; write its absolute path there or pass --world")
     assert proc.stderr.strip() == expected
     assert not (exp / "confirm").exists()
 

@@ -96,3 +96,18 @@ def test_settings_store_absolute_paths(killed_search):
     assert settings["world"] == str(killed_search.world.resolve())
     assert settings["logs"] == str((killed_search.world / "logs.parquet").resolve())
     assert Path(settings["config"]).is_absolute()
+
+
+def test_resume_from_elsewhere_refuses_a_relative_world(killed_search, tmp_path, monkeypatch, capsys):
+    """A run recorded as older versions stored it (``"world": "relw"``), resumed from another directory."""
+    storage = tmp_path / "runs"
+    shutil.copytree(killed_search.exp, storage / "k", ignore=shutil.ignore_patterns("run_trial_*"))
+    settings = json.loads((storage / "k" / "search_run.json").read_text())
+    (storage / "k" / "search_run.json").write_text(json.dumps({**settings, "world": "relw"}))
+    before = sorted(p.name for p in (storage / "k").iterdir())
+    monkeypatch.chdir(tmp_path)
+    assert main(["--resume", "--storage-path", str(storage), "--name", "k"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {storage / 'k' / 'search_run.json'}: world 'relw' is a relative path, so it cannot "
+                   "be found reliably; write its absolute path there\n")
+    assert sorted(p.name for p in (storage / "k").iterdir()) == before
