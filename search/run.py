@@ -71,6 +71,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise SearchError(f"--max-concurrent must be >= 1, got {args.max_concurrent}")
     if args.name is not None and (not args.name or Path(args.name).name != args.name or args.name in (".", "..")):
         raise SearchError(f"--name must be a plain folder name (no '/'), got {args.name!r}")
+    if Path(args.storage_path).exists() and not Path(args.storage_path).is_dir():
+        raise SearchError(f"--storage-path {args.storage_path}: is a file, expected a folder")
     if args.world is not None and args.logs is None:  # the built-in logs belong to the built-in world
         raise SearchError(f"--world needs --logs: training logs from that world, e.g. python -m sim_bridge "
                           f"simulate --world {args.world} --experiment logging "

@@ -28,6 +28,14 @@ def test_num_samples_must_be_positive(capsys, tmp_path, n):
     assert line == f"error: --num-samples must be >= 1, got {n}"
 
 
+def test_storage_path_must_be_a_folder(capsys, tmp_path):
+    taken = tmp_path / "runs"
+    taken.write_text("mine")
+    assert main(["--smoke-test", "--storage-path", str(taken)]) == 2
+    assert capsys.readouterr().err == f"error: --storage-path {taken}: is a file, expected a folder\n"
+    assert taken.read_text() == "mine"
+
+
 def _config(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "search.yaml"
     path.write_text(text)
