@@ -14,7 +14,7 @@ def _rows(lines):
 def test_resume_after_kill_completes_the_requested_trials(killed_search):
     frame = pd.read_parquet(killed_search.exp / "trials.parquet")
     assert len(frame) == NUM_SAMPLES
-    assert set(frame["status"]) == {"finished"}, frame[["trial_id", "status"]]
+    assert set(frame["status"]) <= {"finished", "stopped"}, frame[["trial_id", "status"]]  # none interrupted or errored
     assert "continue with" not in killed_search.resume.stdout
 
 
