@@ -112,7 +112,13 @@ def _kill_after_first_final(proc: subprocess.Popen, exp: Path, seen: KilledSearc
                     pass
             return
         time.sleep(0.2)
+    procs = descendants(proc.pid)
     proc.kill()
+    for pid in procs:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     raise AssertionError(f"no final result within {timeout}s (rc {proc.poll()}); see first.log")
 
 

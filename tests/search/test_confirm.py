@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from search.confirm import search_eval_seed
+from search.results import ranked
+from search.searcher import objective
 from sim_bridge.abtest import TABLE_COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,13 +23,9 @@ def cli(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProc
 
 
 @pytest.fixture(scope="module")
-def smoke_exp(tmp_path_factory):
-    """A two-trial smoke search (as in test_smoke.py)."""
-    storage = tmp_path_factory.mktemp("runs")
-    proc = cli("search.run", "--smoke-test", "--num-samples", "2", "--storage-path", str(storage),
-               "--name", "smoke", "--seed", "1")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return storage / "smoke"
+def smoke_exp(killed_search):
+    """The shared three-trial smoke search of conftest.py (killed once and resumed)."""
+    return killed_search.exp
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +43,7 @@ def test_confirm_csv_has_the_seeds_columns_and_a_row_per_trial_size_metric(confi
     n_trials = min(2, len(done))
     assert len(table) == n_trials * 2 * len(METRICS)
     assert table["metric"].tolist() == METRICS * (n_trials * 2)
-    for trial_id in done["trial_id"]:
+    for trial_id in ranked(done, objective("score")).head(2)["trial_id"]:  # the top-k (2) trials
         for size in (300, 600):
             rows = table[table["model"].str.startswith(f"{trial_id} ") & table["model"].str.endswith(f"({size} sessions)")]
             assert len(rows) == len(METRICS)
@@ -97,7 +95,7 @@ def test_clean_errors(smoke_exp, tmp_path):
 def _copy_with_world(exp: Path, tmp_path: Path, world: str) -> Path:
     """A copy of the experiment whose search_run.json records ``world`` (checkpoints stay shared)."""
     copy = tmp_path / "exp"
-    shutil.copytree(exp, copy, ignore=shutil.ignore_patterns("run_trial_*", "best"))
+    shutil.copytree(exp, copy, ignore=shutil.ignore_patterns("run_trial_*", "best", "confirm"))
     settings = json.loads((copy / "search_run.json").read_text())
     (copy / "search_run.json").write_text(json.dumps({**settings, "world": world}))
     return copy

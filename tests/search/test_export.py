@@ -65,7 +65,7 @@ def test_out_is_an_existing_file(capsys, tmp_path, killed_search):
 def _two_trials(tmp_path: Path, exp: Path) -> Path:
     """A copy of the experiment whose trials A (served i2i) and B (indexed) share one model."""
     copy = tmp_path / "exp"
-    shutil.copytree(exp, copy, ignore=shutil.ignore_patterns("run_trial_*", "best"))
+    shutil.copytree(exp, copy, ignore=shutil.ignore_patterns("run_trial_*", "best", "confirm"))
     frame = pd.read_parquet(exp / "trials.parquet")
     row = frame[frame["status"] == "finished"].iloc[0]
     rows = []
