@@ -5,7 +5,9 @@
     python -m model.train --config configs/train.yaml [--variant NAME] --dry-run --n-tracks N
 
 Writes into --out: checkpoint.pt, recommendations.json (botify JSON lines, top-100 per user),
-item_embeddings.npy + item_ids.npy, metrics.json. Errors print one line and exit non-zero.
+item_embeddings.npy + item_ids.npy, metrics.json. The folder is written atomically (a temp folder
+renamed into place); an existing non-empty --out is refused unless --force, which replaces it as a
+whole. Bad input prints one line (``error: ...``) and exits 2, before any training.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import time
 from pathlib import Path
 
 
-from sim_bridge.atomic import atomic_write_text
+from sim_bridge.atomic import atomic_dir, atomic_write_text, check_output_dir
 from sim_bridge.catalog import CatalogError, read_catalog
 from sim_bridge.configio import ConfigError, with_overrides
 from sim_bridge.logs import read_logs
@@ -28,6 +30,10 @@ from model.dssm import DSSM, count_parameters
 from model.features import build_training_data
 from model.infer import item_embeddings, recommend, write_item_embeddings
 from model.train import train
+
+class ModelError(ValueError):
+    """A bad argument of ``python -m model.train``; the message names the flag."""
+
 
 OUTPUTS = ("checkpoint.pt", "recommendations.json", "item_embeddings.npy", "item_ids.npy", "metrics.json")
 
@@ -42,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--seed", type=int, help="sets features.seed and train.seed")
     p.add_argument("--k", type=int, default=100, help="recommendations per user")
-    p.add_argument("--force", action="store_true", help="overwrite our files in a non-empty --out")
+    p.add_argument("--force", action="store_true", help="replace a non-empty --out folder as a whole")
     p.add_argument("--dry-run", action="store_true", help="build the model, print its size, no data")
     p.add_argument("--n-tracks", type=int, default=50_000, help="catalog size for --dry-run")
     p.add_argument("--n-items", type=int, help="kept tracks for --dry-run (default: --n-tracks)")
@@ -58,11 +64,14 @@ def dry_run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
     return 0
 
 
-def check_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise FileExistsError(f"--out {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise FileExistsError(f"--out {out} is not empty; pass --force to overwrite its files")
+def check_args(args: argparse.Namespace) -> None:
+    """Flags argparse cannot check by type alone (before any data is read)."""
+    if args.k < 1:
+        raise ModelError(f"--k must be >= 1, got {args.k}")
+    for flag in ("n_tracks", "n_items", "n_genres"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ModelError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
 
 
 def run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
@@ -73,7 +82,7 @@ def run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
     for what, path in (("--logs", logs), ("catalog", catalog_path)):
         if not path.is_file():
             raise FileNotFoundError(f"{what}: no such file {path}")
-    check_out(out, args.force)
+    check_output_dir(out, args.force)
     t0 = time.perf_counter()
     data = build_training_data(read_logs(logs), read_catalog(catalog_path), cfg.features)
     t_data = time.perf_counter() - t0
@@ -87,10 +96,6 @@ def run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
     result = train(cfg, data, on_epoch=progress, device=args.device)
     t1 = time.perf_counter()
     recs = recommend(result.model, data, k=args.k, device=args.device)
-    out.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out / "checkpoint.pt", result.model, cfg, data_maps(data))
-    write_user_recs(recs, out / "recommendations.json")
-    write_item_embeddings(out, item_embeddings(result.model, data, args.device), data.track_ids)
     metrics = {
         "variant": args.variant, "parameters": count_parameters(result.model),
         "best_val_loss": result.best_val_loss, "best_epoch": result.best_epoch, "epochs": result.epochs,
@@ -99,7 +104,11 @@ def run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
         "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
         "n_items": data.n_items, "n_users": len(data.user_ids), "history": result.history,
     }
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+    with atomic_dir(out, force=args.force) as tmp:
+        save_checkpoint(tmp / "checkpoint.pt", result.model, cfg, data_maps(data))
+        write_user_recs(recs, tmp / "recommendations.json")
+        write_item_embeddings(tmp, item_embeddings(result.model, data, args.device), data.track_ids)
+        atomic_write_text(tmp / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     print(f"best val {result.best_val_loss:.5f} at epoch {result.best_epoch}/{result.epochs}, "
           f"{result.seconds:.1f}s train; wrote {', '.join(OUTPUTS)} to {out}", flush=True)
     return 0
@@ -108,6 +117,7 @@ def run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        check_args(args)
         cfg = load_experiment_config(args.config, args.variant)
         if args.seed is not None:
             cfg = with_overrides(cfg, {"features.seed": args.seed, "train.seed": args.seed})

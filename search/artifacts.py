@@ -6,6 +6,7 @@ Trial checkpoint (written by the trainable, persisted by Tune)::
     recommendations.npz      users int64 [U], tracks int64 [U, k]   (catalog ids, as A/B-tested)
     item_recommendations.npz items int64 [K], tracks int64 [K, k]   (only when serving is i2i)
     config.yaml              the trial's full training config
+    final.json               the trial's final metrics (a resumed trial re-reports them, untrained)
 
 Item embeddings are not stored per trial (they are ~K×D floats each); export recomputes them
 from the checkpoint's weights (the item tower needs no training data).
@@ -37,10 +38,11 @@ MODEL_FILE = "model.pt"
 RECS_FILE = "recommendations.npz"
 ITEM_RECS_FILE = "item_recommendations.npz"
 CONFIG_FILE = "config.yaml"
+FINAL_FILE = "final.json"
 
 
 def save_trial(folder: str | Path, model, cfg, data, recs: dict[int, np.ndarray],
-               item_recs: dict[int, np.ndarray] | None = None) -> None:
+               item_recs: dict[int, np.ndarray] | None = None, metrics: dict | None = None) -> None:
     """Write a trial's checkpoint folder (see the module docstring)."""
     folder = Path(folder)
     save_checkpoint(folder / MODEL_FILE, model, cfg, data_maps(data))
@@ -48,6 +50,41 @@ def save_trial(folder: str | Path, model, cfg, data, recs: dict[int, np.ndarray]
     if item_recs is not None:
         _save_lists(folder / ITEM_RECS_FILE, item_recs)
     (folder / CONFIG_FILE).write_text(config_yaml(cfg))
+    if metrics is not None:
+        (folder / FINAL_FILE).write_text(json.dumps(metrics, default=_json_default) + "\n")
+
+
+def final_metrics(folder: str | Path) -> dict | None:
+    """The final metrics a finished trial's checkpoint holds; None for any other folder."""
+    path = Path(folder) / FINAL_FILE
+    if not (path.is_file() and (Path(folder) / MODEL_FILE).is_file()):
+        return None
+    try:
+        metrics = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return metrics if isinstance(metrics, dict) and metrics.get("final") is True else None
+
+
+def finished_on_disk(trial_dir: str | Path) -> Path | None:
+    """The checkpoint of a trial whose final result Tune logged (``result.json``), if still there.
+
+    Tune logs a result only after the trial persisted its checkpoint, so a final line naming a
+    checkpoint folder means the trial finished, even if Tune's own snapshot (written every few
+    seconds) still says it was running when the driver died.
+    """
+    result = Path(trial_dir) / "result.json"
+    if not result.is_file():
+        return None
+    for line in reversed(result.read_text(errors="replace").splitlines()):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short by the kill
+            continue
+        name = row.get("checkpoint_dir_name") if isinstance(row, dict) and row.get("final") is True else None
+        if name and final_metrics(Path(trial_dir) / name) is not None:
+            return Path(trial_dir) / name
+    return None
 
 
 def _save_lists(path: Path, lists: dict[int, np.ndarray]) -> None:

@@ -1,6 +1,13 @@
 """Starting or joining Ray, and the dashboard.
 
-A local head binds its dashboard to 127.0.0.1 unless ``--dashboard-host`` says otherwise (with a
+A local head binds **every** listener to the loopback interface: GCS, raylet, object manager,
+workers, the dashboard agent (gRPC, HTTP, metrics) and the runtime-env agent. On Linux Ray picks
+the machine's address as the node IP and serves on all interfaces; it keeps to loopback only when
+its "no multi-node cluster" switch is off (the macOS/Windows default,
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``). We set that switch for the Ray processes a local head
+starts (they inherit the environment) and for this driver, which read it when ray was imported.
+Joining a cluster (``--address``) restores it: that cluster's own bind settings apply.
+The dashboard binds 127.0.0.1 unless ``--dashboard-host`` says otherwise (with a
 warning: Ray's dashboard can run code on the cluster). Ray 2.60 turns token authentication on for
 a new local cluster unless ``RAY_AUTH_MODE=disabled``; we leave that default alone, so opening the
 dashboard asks for the token printed by ``ray get-auth-token``.
@@ -11,10 +18,31 @@ import logging
 import os
 
 import ray
+from ray._private import ray_constants
 
 DEFAULT_DASHBOARD_HOST = "127.0.0.1"
 DASHBOARD_PORT = 8265
 log = logging.getLogger("search")
+_CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+_SWITCH_AT_IMPORT = (os.environ.get(_CLUSTER_SWITCH), ray_constants.ENABLE_RAY_CLUSTER)
+
+
+def loopback_only(enabled: bool) -> None:
+    """Keep the Ray processes started from now on to the loopback interface (or undo that).
+
+    ``ray._private.ray_constants.ENABLE_RAY_CLUSTER`` is Ray's own switch, read from the
+    environment at import; a test starts a local search and checks the socket table.
+    """
+    env, constant = _SWITCH_AT_IMPORT
+    if enabled:
+        os.environ[_CLUSTER_SWITCH] = "0"
+        ray_constants.ENABLE_RAY_CLUSTER = False
+        return
+    if env is None:
+        os.environ.pop(_CLUSTER_SWITCH, None)
+    else:
+        os.environ[_CLUSTER_SWITCH] = env
+    ray_constants.ENABLE_RAY_CLUSTER = constant
 
 
 def init_kwargs(address: str | None, dashboard_host: str = DEFAULT_DASHBOARD_HOST,
@@ -61,6 +89,7 @@ def start(address: str | None, dashboard_host: str, num_cpus: int | None = None,
     ``runtime_env`` reaches every worker (the driver passes ``PYTHONPATH`` = the repository, so
     workers of a cluster started elsewhere on this machine can import the project).
     """
+    loopback_only(not address)
     if address:
         _token_auth_for_join()
     warning = None if address else check_dashboard_host(dashboard_host)

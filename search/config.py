@@ -75,8 +75,9 @@ class SearchConfig:
 def load_search_config(path: str | Path) -> SearchConfig:
     """Load and type-check ``path``; ``base`` becomes an absolute path. Errors name the key."""
     path = Path(path)
+    data = read_yaml(path)  # its errors name the file already
     try:
-        cfg = from_dict(SearchConfig, read_yaml(path))
+        cfg = from_dict(SearchConfig, data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     base = (path.parent / cfg.base).resolve()

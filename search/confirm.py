@@ -18,7 +18,6 @@ sessions)``) and ``confirm.md`` (the table, then one verdict line per trial), at
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -27,29 +26,22 @@ import pandas as pd
 from model.config import load_experiment_config
 from sim_bridge import columns as C
 from sim_bridge.abtest import to_markdown, write_table
-from sim_bridge.atomic import atomic_write_text
+from sim_bridge.atomic import atomic_dir, atomic_write_text, check_output_dir
 from sim_bridge.world import World, load_world
 
-from search import artifacts, results
+from search import artifacts, errors, results
 from search.ab import COURSE_METRICS, unpaired_ab
 from search.config import load_search_config
 from search.searcher import objective
 from search.serving import policy_spec, serving_policy
 
 REPO = Path(__file__).resolve().parent.parent
-RUN_FILE = "search_run.json"
 DEFAULT_SEED = 909_000
 DEFAULT_SESSIONS = (8_000, 50_000)
 
 
-class ConfirmError(Exception):
-    """A problem with the experiment folder, reported as one line (no traceback)."""
-
-
-def run_settings(exp_dir: Path) -> dict:
-    """The run's ``search_run.json`` (objective, world, search config path); {} if absent."""
-    path = exp_dir / RUN_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+class ConfirmError(errors.SearchError):
+    """A problem with the experiment folder or the arguments, reported as one line."""
 
 
 def search_eval_seed(settings: dict) -> int:
@@ -60,19 +52,20 @@ def search_eval_seed(settings: dict) -> int:
     return int(load_search_config(path).eval.seed)
 
 
-def resolve_world(settings: dict, override: Path | None) -> Path:
-    """``--world``, else the world the search recorded, else the built-in (smoke) world."""
+def resolve_world(settings: dict, override: Path | None, exp_dir: Path) -> Path:
+    """``--world``, else the world the search recorded (absolute, still there), else — for a run
+    that recorded none — the built-in (smoke) world."""
     from sim_bridge import defaults
 
     recorded = settings.get("world")
     if override is not None:
+        if not override.is_dir():
+            raise ConfirmError(f"--world {override}: no such folder")
         if recorded and Path(recorded).resolve() != override.resolve():
             print(f"WARNING: --world {override} is not the search's world {recorded}", flush=True)
-        return override
-    if recorded and Path(recorded).is_dir():
-        return Path(recorded)
+        return override.resolve()
     if recorded:
-        print(f"WARNING: the search's world {recorded} is gone; using the built-in world", flush=True)
+        return results.stored_path(settings, "world", exp_dir, hint=" or pass --world")
     return Path(defaults.ensure_smoke_world() if settings.get("smoke_test") else defaults.ensure_default_world())
 
 
@@ -81,9 +74,10 @@ def top_trials(exp_dir: Path, settings: dict, top_k: int) -> pd.DataFrame:
     path = exp_dir / results.TRIALS_FILE
     if not path.is_file():
         raise ConfirmError(f"{path} not found (is {exp_dir} a finished search.run experiment?)")
-    best = results.ranked(pd.read_parquet(path), objective(settings.get("objective", "score")))
+    frame = results.load_trials(exp_dir)
+    best = results.ranked(frame, objective(settings.get("objective", "score")))
     if best.empty:
-        raise ConfirmError(f"no finished trial in {path}")
+        raise ConfirmError(f"no finished trial in {path} ({results.status_counts(frame)})")
     best = best.head(top_k)
     for trial_id, ckpt in zip(best["trial_id"], best["checkpoint"]):
         if not isinstance(ckpt, str) or not (Path(ckpt) / artifacts.RECS_FILE).is_file():
@@ -129,12 +123,12 @@ def verdicts(table: pd.DataFrame, trials: pd.DataFrame, sizes: list[int]) -> lis
     return lines
 
 
-def write_outputs(out: Path, table: pd.DataFrame, header: str, lines: list[str]) -> None:
-    """``confirm.csv`` (the seed's columns) and ``confirm.md``, each written atomically."""
-    out.mkdir(parents=True, exist_ok=True)
-    write_table(table, out / "confirm.csv")
+def write_outputs(out: Path, table: pd.DataFrame, header: str, lines: list[str], force: bool = False) -> None:
+    """``confirm.csv`` (the seed's columns) and ``confirm.md``, the folder written atomically."""
     md = f"{header}\n\n{to_markdown(table)}\n" + "\n".join(lines) + "\n"
-    atomic_write_text(out / "confirm.md", md)
+    with atomic_dir(out, force=force, flag="confirm folder") as tmp:
+        write_table(table, tmp / "confirm.csv")
+        atomic_write_text(tmp / "confirm.md", md)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -146,6 +140,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
                    help=f"first simulation seed, +1 per A/B (default {DEFAULT_SEED}); never the search's eval.seed")
     p.add_argument("--world", type=Path, default=None, help="world folder (default: the search's)")
+    p.add_argument("--force", action="store_true", help="replace an existing EXPERIMENT_DIR/confirm/")
     return p.parse_args(argv)
 
 
@@ -154,32 +149,33 @@ def run(args: argparse.Namespace) -> Path:
     exp_dir = args.experiment_dir.resolve()
     if not exp_dir.is_dir():
         raise ConfirmError(f"{exp_dir} is not a folder")
-    if args.top_k < 1 or min(args.sessions) < 2:
-        raise ConfirmError("--top-k must be >= 1 and every --sessions >= 2")
-    settings = run_settings(exp_dir)
+    if args.top_k < 1:
+        raise ConfirmError(f"--top-k must be >= 1, got {args.top_k}")
+    if min(args.sessions) < 2:
+        raise ConfirmError(f"every --sessions must be >= 2, got {min(args.sessions)}")
+    settings = results.read_run_file(exp_dir)
     trials = top_trials(exp_dir, settings, args.top_k)
     eval_seed, n_ab = search_eval_seed(settings), len(trials) * len(args.sessions)
     if args.seed <= eval_seed < args.seed + n_ab:
         raise ConfirmError(f"--seed {args.seed} (+0..{n_ab - 1}) reuses the search's eval.seed {eval_seed}: "
                            "a confirmation needs sessions the search never saw")
-    world_dir = resolve_world(settings, args.world)
+    out = exp_dir / "confirm"
+    check_output_dir(out, args.force, flag="confirm folder")  # before any A/B
+    world_dir = resolve_world(settings, args.world, exp_dir)
     world = load_world(world_dir)
     table = confirm(exp_dir, world, trials, list(args.sessions), args.seed)
     header = (f"# Confirmation of `{exp_dir}`\n\nFresh unpaired A/B vs sticky_artist (botify assignment, 50/50), "
               f"world `{world_dir}`, seeds {args.seed}..{args.seed + n_ab - 1} (search eval.seed {eval_seed}), "
               f"metrics {', '.join(COURSE_METRICS)}.")
-    out = exp_dir / "confirm"
-    write_outputs(out, table, header, verdicts(table, trials, list(args.sessions)))
+    write_outputs(out, table, header, verdicts(table, trials, list(args.sessions)), args.force)
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     try:
-        out = run(args)
-    except ConfirmError as exc:
-        print(f"search.confirm: {exc}", file=sys.stderr)
-        return 2
+        out = run(parse_args(argv))
+    except errors.USER_ERRORS as exc:
+        return errors.report(exc)
     print((out / "confirm.md").read_text(), flush=True)
     print(f"results: {out / 'confirm.csv'}, {out / 'confirm.md'}", flush=True)
     return 0

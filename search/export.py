@@ -4,24 +4,24 @@ Without ``--trial``, the best finished trial by the run's objective (as ``best/`
 the one of :mod:`search.artifacts`: config.yaml, metrics.json, checkpoint/model.pt,
 recommendations.json (botify's ``{"user": u, "tracks": [...]}`` lines), item_embeddings.npy and
 item_ids.npy.
+
+``--out`` is written atomically (a temp folder renamed into place); an existing non-empty ``--out``
+is refused unless ``--force``, which replaces it as a whole. Reading the experiment unpickles
+Tune's state files from it: export only experiment folders you made.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from search import results
+from sim_bridge.atomic import check_output_dir
+
+from search import errors, results
+from search.errors import SearchError
 from search.searcher import objective
-
-
-def load_trials(exp_dir: Path) -> pd.DataFrame:
-    """``trials.parquet`` when the run finished; otherwise read straight from Tune's files."""
-    path = exp_dir / results.TRIALS_FILE
-    return pd.read_parquet(path) if path.is_file() else results.trials_frame(exp_dir)
 
 
 def pick(frame: pd.DataFrame, trial: str | None, objective_name: str) -> pd.Series:
@@ -29,30 +29,40 @@ def pick(frame: pd.DataFrame, trial: str | None, objective_name: str) -> pd.Seri
     if trial is not None:
         rows = frame[frame["trial_id"] == trial]
         if rows.empty:
-            raise SystemExit(f"no trial {trial!r} (known: {', '.join(frame['trial_id'])})")
+            raise SearchError(f"--trial: no trial {trial!r} (known: {', '.join(frame['trial_id'])})")
         return rows.iloc[0]
     best = results.ranked(frame, objective(objective_name))
     if best.empty:
-        raise SystemExit("no finished trial to export")
+        raise SearchError(f"no finished trial to export ({results.status_counts(frame)})")
     return best.iloc[0]
 
 
-def main(argv=None) -> int:
+def parse_args(argv) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m search.export", description=__doc__.splitlines()[0])
     p.add_argument("experiment_dir", type=Path)
     p.add_argument("--trial", default=None, help="trial id (default: the best finished trial)")
-    p.add_argument("--out", type=Path, required=True)
-    args = p.parse_args(argv)
+    p.add_argument("--out", type=Path, required=True, help="output folder (new or empty unless --force)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out folder as a whole")
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> int:
     exp_dir = args.experiment_dir.resolve()
-    run_file = exp_dir / "search_run.json"
-    obj_name = json.loads(run_file.read_text())["objective"] if run_file.is_file() else "score"
-    row = pick(load_trials(exp_dir), args.trial, obj_name)
-    try:
-        out = results.export_row(row, args.out)
-    except ValueError as exc:
-        raise SystemExit(f"search.export: {exc}") from None
+    if not exp_dir.is_dir():
+        raise SearchError(f"{exp_dir}: no such experiment folder")
+    check_output_dir(args.out, args.force, keep=(exp_dir,))  # before reading Tune's state
+    obj_name = results.read_run_file(exp_dir).get("objective", "score")
+    row = pick(results.load_trials(exp_dir), args.trial, obj_name)
+    out = results.export_row(row, args.out, force=args.force, keep=(exp_dir,))
     print(f"exported trial {row['trial_id']} ({row['status']}) to {out}")
     return 0
+
+
+def main(argv=None) -> int:
+    try:
+        return run(parse_args(argv))
+    except errors.USER_ERRORS as exc:
+        return errors.report(exc)
 
 
 if __name__ == "__main__":

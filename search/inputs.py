@@ -17,6 +17,7 @@ from model.config import ExperimentConfig
 from model.features import TrainingData, build_training_data
 from sim_bridge.world import World, load_world
 
+from search.errors import SearchError
 from search.evaluate import control_sessions
 
 
@@ -34,18 +35,20 @@ class SharedInputs:
 
 
 def resolve_paths(world: str | None, logs: str | None, smoke: bool) -> tuple[Path, Path]:
-    """``--world``/``--logs``, or the built-in (smoke) world and its logs, generated and cached."""
+    """``--world``/``--logs`` as absolute paths, or the built-in (smoke) world and its logs,
+    generated and cached; a given path that does not exist is a SearchError."""
     from sim_bridge import defaults
 
     if world is not None and logs is None:  # the built-in logs belong to the built-in world
-        raise SystemExit("--world needs --logs: training logs from that world, e.g. python -m sim_bridge "
-                         f"simulate --world {world} --experiment logging "
-                         "--arms C=random,T1=sticky_artist,T2=toppop --sessions 60000 --out logs.parquet")
+        raise SearchError("--world needs --logs: training logs from that world")
+    for flag, path, is_ok, kind in (("--world", world, Path.is_dir, "folder"), ("--logs", logs, Path.exists, "file")):
+        if path is not None and not is_ok(Path(path)):
+            raise SearchError(f"{flag} {path}: no such {kind}")
     if world is None:
         world = defaults.ensure_smoke_world() if smoke else defaults.ensure_default_world()
     if logs is None:
         logs = defaults.ensure_smoke_logs() if smoke else defaults.ensure_default_logs()
-    return Path(world), Path(logs)
+    return Path(world).resolve(), Path(logs).resolve()
 
 
 def prepare(world_dir: Path, logs_path: Path, base: ExperimentConfig, per_trial_data: bool,

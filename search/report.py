@@ -6,7 +6,8 @@ optimization history, Optuna's parameter importances, parallel coordinates, vali
 lift (the Pareto front in ``multi`` mode), a forest plot of A/B effects on mean time per session
 (``confirm/confirm.csv`` of ``search.confirm`` plus each ``--ab-table`` in the same columns, e.g.
 the seed variants of ``search.seed_table``), the best trial's training curves and the top-10
-table. A missing optional input leaves a note in its section; every file is written atomically.
+table. A missing optional input leaves a note in its section. The folder is written atomically
+(a temp folder renamed into place); an existing one is kept unless ``--force``.
 """
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from sim_bridge.atomic import atomic_write_text
+from sim_bridge.atomic import atomic_dir, atomic_write_text, check_output_dir
 from sim_bridge.configio import ConfigError
 
-from search import plots, results
+from search import errors, plots, results
 from search.config import load_search_config
 from search.report_html import render_html
 from search.searcher import Objective, objective
@@ -36,7 +37,7 @@ TOP_COLUMNS = ["trial_id", "score", "lift_vs_sticky", "lift_lower", "lift_upper"
                "val_loss", "epoch", "duration_s"]
 
 
-class ReportError(Exception):
+class ReportError(errors.SearchError):
     """A user-facing problem with the inputs (printed without a traceback)."""
 
 
@@ -57,9 +58,8 @@ def load_experiment(exp_dir: Path) -> tuple[pd.DataFrame, dict, Objective]:
     """(trials.parquet, search_run.json settings or {}, the run's objective)."""
     if not (exp_dir / results.TRIALS_FILE).is_file():
         raise ReportError(f"{exp_dir} has no {results.TRIALS_FILE} (not a finished search.run experiment?)")
-    frame = pd.read_parquet(exp_dir / results.TRIALS_FILE)
-    run_file = exp_dir / "search_run.json"
-    settings = json.loads(run_file.read_text()) if run_file.is_file() else {}
+    frame = results.load_trials(exp_dir)
+    settings = results.read_run_file(exp_dir)
     return frame, settings, objective(settings.get("objective", "score"))
 
 
@@ -329,10 +329,18 @@ def render_markdown(title: str, intro: list[str], sections: list[Section]) -> st
     return "\n".join(lines) + "\n"
 
 
-def build(exp_dir: Path, out: Path, ab_tables: list[Path] = ()) -> Path:
-    """Write report.md, report.html and the PNGs to ``out``; return the path of report.md."""
+def build(exp_dir: Path, out: Path, ab_tables: list[Path] = (), force: bool = False) -> Path:
+    """Write report.md, report.html and the PNGs to the folder ``out`` (atomically; an existing
+    non-empty ``out`` only with ``force``); return the path of report.md."""
+    check_output_dir(out, force, keep=(exp_dir,))
     frame, settings, obj = load_experiment(exp_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(out, force=force, keep=(exp_dir,)) as tmp:
+        _write_report(exp_dir, tmp, frame, settings, obj, ab_tables)
+    return out / "report.md"
+
+
+def _write_report(exp_dir: Path, out: Path, frame: pd.DataFrame, settings: dict, obj: Objective,
+                  ab_tables: list[Path]) -> None:
     done = finished(frame, obj, exp_dir)
     ranked = results.ranked(frame, obj)
     best = ranked.iloc[0] if not ranked.empty else None
@@ -350,7 +358,6 @@ def build(exp_dir: Path, out: Path, ab_tables: list[Path] = ()) -> Path:
     title = f"Search report: {exp_dir.name}"
     atomic_write_text(out / "report.md", render_markdown(title, intro, sections))
     atomic_write_text(out / "report.html", render_html(title, intro, sections, out))
-    return out / "report.md"
 
 
 def main(argv=None) -> int:
@@ -359,13 +366,15 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None, help="output folder (default EXPERIMENT_DIR/report)")
     p.add_argument("--ab-table", type=Path, action="append", default=[],
                    help="extra A/B table in the seed's columns for the forest plot (repeatable)")
+    p.add_argument("--force", action="store_true", help="replace an existing output folder as a whole")
     args = p.parse_args(argv)
     exp_dir = args.experiment_dir.resolve()
     try:
-        md = build(exp_dir, (args.out or exp_dir / "report").resolve(), args.ab_table)
-    except ReportError as exc:
-        print(f"search.report: {exc}", file=sys.stderr)
-        return 2
+        if not exp_dir.is_dir():
+            raise ReportError(f"{exp_dir}: no such experiment folder")
+        md = build(exp_dir, (args.out or exp_dir / "report").resolve(), args.ab_table, args.force)
+    except errors.USER_ERRORS as exc:
+        return errors.report(exc)
     print(f"report: {md}, {md.with_suffix('.html')}")
     return 0
 

@@ -4,6 +4,8 @@ Starts (or joins) Ray, prepares the shared inputs once, runs Optuna's TPE throug
 DSSM trainable, and leaves under ``STORAGE/NAME``: Tune's experiment files (with TensorBoard
 event files per trial), ``trials.parquet``, ``summary.md`` and ``best/`` (see search.results).
 ``--resume`` continues a stopped run (Ctrl-C, killed driver) without rerunning finished trials.
+Arguments, configs, the world and the logs are all checked before Ray starts and before anything
+is written; a problem is one line on stderr and exit 2 (:mod:`search.errors`).
 """
 from __future__ import annotations
 
@@ -22,15 +24,17 @@ from model.config import flatten, load_experiment_config
 from sim_bridge.atomic import atomic_write_text
 from sim_bridge.configio import ConfigError, with_overrides
 
-from search import budget, cluster, inputs, results
+from search import budget, cluster, errors, inputs, results
 from search.config import load_search_config
+from search.errors import SearchError
 from search.progress import StatusTable
 from search.searcher import OBJECTIVES, base_point, build_scheduler, build_searcher, objective
 from search.space import parse_space, touches_features
 from search.trainable import TrialSetup, run_trial
 
 REPO = Path(__file__).resolve().parent.parent
-RUN_FILE = "search_run.json"  # the run's settings, read back by --resume and search.export
+RUN_FILE = results.RUN_FILE
+TUNER_FILE = "tuner.pkl"  # written by Tune when the run starts: without it nothing ran yet
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -55,6 +59,26 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Flags whose values argparse cannot check by type alone."""
+    if args.num_samples is not None and args.num_samples < 1:
+        raise SearchError(f"--num-samples must be >= 1, got {args.num_samples}")
+    if args.cpus_per_trial <= 0:
+        raise SearchError(f"--cpus-per-trial must be > 0, got {args.cpus_per_trial:g}")
+    if args.gpus_per_trial < 0:
+        raise SearchError(f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial:g}")
+    if args.max_concurrent < 1:
+        raise SearchError(f"--max-concurrent must be >= 1, got {args.max_concurrent}")
+    if args.name is not None and (not args.name or Path(args.name).name != args.name or args.name in (".", "..")):
+        raise SearchError(f"--name must be a plain folder name (no '/'), got {args.name!r}")
+    if Path(args.storage_path).exists() and not Path(args.storage_path).is_dir():
+        raise SearchError(f"--storage-path {args.storage_path}: is a file, expected a folder")
+    if args.world is not None and args.logs is None:  # the built-in logs belong to the built-in world
+        raise SearchError(f"--world needs --logs: training logs from that world, e.g. python -m sim_bridge "
+                          f"simulate --world {args.world} --experiment logging "
+                          "--arms C=random,T1=sticky_artist,T2=toppop --sessions 60000 --out logs.parquet")
+
+
 def experiment_dir(args) -> Path:
     """``STORAGE/NAME``; ``--resume`` without a name picks the newest experiment there."""
     storage = Path(args.storage_path).resolve()
@@ -63,26 +87,40 @@ def experiment_dir(args) -> Path:
     if args.resume:
         runs = sorted(storage.glob(f"*/{RUN_FILE}"), key=lambda p: p.stat().st_mtime)
         if not runs:
-            raise SystemExit(f"--resume: no experiment under {storage}")
+            raise SearchError(f"--resume: no experiment under {storage}")
         return runs[-1].parent
     return storage / time.strftime("search-%Y%m%d-%H%M%S")
 
 
 def run_settings(args, exp_dir: Path) -> dict:
-    """This run's settings; on --resume the stored ones win except the (raised) sample budget."""
-    fresh = {k: getattr(args, k) for k in ("config", "world", "logs", "seed", "objective", "smoke_test",
-                                           "cpus_per_trial", "gpus_per_trial", "max_concurrent")}
-    fresh["num_samples"] = args.num_samples
+    """This run's settings; on --resume the stored ones win except the (raised) sample budget.
+
+    Paths are stored absolute, so ``--resume``, ``search.confirm`` and ``search.export`` find the
+    same world, logs and config from any directory.
+    """
+    started = (exp_dir / TUNER_FILE).is_file()
     if not args.resume:
-        if (exp_dir / RUN_FILE).exists():
-            raise SystemExit(f"{exp_dir} already holds a run: pass --resume or another --name")
-        return fresh
-    if not (exp_dir / RUN_FILE).exists():
-        raise SystemExit(f"--resume: {exp_dir} holds no search run")
-    stored = json.loads((exp_dir / RUN_FILE).read_text())
+        if started:
+            raise SearchError(f"{exp_dir} already holds a run: pass --resume or another --name")
+        fresh = {k: getattr(args, k) for k in ("config", "world", "logs", "seed", "objective", "smoke_test",
+                                               "cpus_per_trial", "gpus_per_trial", "max_concurrent")}
+        fresh["num_samples"] = args.num_samples
+        return {**fresh, **{k: _absolute(fresh[k]) for k in ("config", "world", "logs")}}
+    if not (exp_dir / RUN_FILE).is_file():
+        raise SearchError(f"--resume: {exp_dir} holds no search run ({RUN_FILE} not found)")
+    if not started:
+        raise SearchError(f"--resume: the run in {exp_dir} never started ({TUNER_FILE} not found); "
+                          "start it again without --resume")
+    stored = results.read_run_file(exp_dir)
+    for key in ("config", "world", "logs"):
+        results.stored_path(stored, key, exp_dir)
     if args.num_samples is not None:
         stored["num_samples"] = max(args.num_samples, stored["num_samples"])
     return stored
+
+
+def _absolute(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).resolve())
 
 
 def load_configs(settings: dict):
@@ -132,19 +170,29 @@ def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resum
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
+    try:
+        return run(parse_args(argv))
+    except errors.USER_ERRORS as exc:
+        return errors.report(exc)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check everything, prepare the inputs, then start Ray, record the run and search."""
+    check_args(args)
     exp_dir = experiment_dir(args)
     settings = run_settings(args, exp_dir)
     if settings["num_samples"] is None:
         settings["num_samples"] = load_search_config(settings["config"]).smoke.num_samples if settings["smoke_test"] else 50
-    scfg, base, spec, eval_cfg = load_configs(settings)  # config errors stop us before Ray starts
+    scfg, base, spec, eval_cfg = load_configs(settings)
     world_dir, logs_path = inputs.resolve_paths(settings["world"], settings["logs"], settings["smoke_test"])
     settings.update(world=str(world_dir), logs=str(logs_path))
+    # loading the world and logs here turns a bad input into one line before Ray starts or a file is written
+    shared = inputs.prepare(world_dir, logs_path, base, touches_features(spec), eval_cfg.sessions, eval_cfg.seed)
+    cluster.start(args.address, args.dashboard_host, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
     exp_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(exp_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n")
-    cluster.start(args.address, args.dashboard_host, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
-    shared = inputs.prepare(world_dir, logs_path, base, touches_features(spec), eval_cfg.sessions, eval_cfg.seed)
-    setup = TrialSetup(dataclasses.asdict(base), eval_cfg, scfg.objective, cpus_per_trial=max(1, int(settings["cpus_per_trial"])))
+    setup = TrialSetup(dataclasses.asdict(base), eval_cfg, scfg.objective,
+                       cpus_per_trial=max(1, int(settings["cpus_per_trial"])), exp_dir=str(exp_dir))
     tuner = make_tuner(make_trainable(shared, setup, settings), exp_dir, settings, scfg, base, spec, args.resume)
     print(f"experiment: {exp_dir}\nTensorBoard: tensorboard --logdir {exp_dir}", flush=True)
     tuner.fit()
@@ -158,20 +206,28 @@ def main(argv=None) -> int:
 
 
 def finish(exp_dir: Path, settings: dict) -> int:
-    """Write trials.parquet, summary.md and best/; say how to resume if trials are missing."""
+    """Write trials.parquet, summary.md and best/; say how to resume if trials are missing.
+
+    A search whose every trial ended without finishing (errored, or stopped) is an error: there
+    is no ``best/`` to point at.
+    """
     obj = objective(settings["objective"])
     frame = results.trials_frame(exp_dir)
     results.write_trials(frame, exp_dir)
     results.write_summary(frame, obj, exp_dir, header=f"Experiment `{exp_dir}`.\n")
+    print((exp_dir / "summary.md").read_text(), flush=True)
     best = results.ranked(frame, obj)
     if not best.empty:
-        results.export_row(best.iloc[0], exp_dir / "best")
-    print((exp_dir / "summary.md").read_text(), flush=True)
-    done = int(frame["status"].isin(["finished", "stopped", "errored"]).sum()) if not frame.empty else 0
+        results.export_row(best.iloc[0], exp_dir / "best", force=True)  # best/ belongs to the run
+    done = int(frame["status"].isin(["finished", "stopped", "errored"]).sum()) if "status" in frame else 0
     if done < settings["num_samples"]:  # interrupted trials are left "running"/"pending"
         print(f"{done} of {settings['num_samples']} trials ended; continue with:\n"
               f"  python -m search.run --resume --storage-path {exp_dir.parent} --name {exp_dir.name}", flush=True)
-    print(f"results: {exp_dir / results.TRIALS_FILE}, {exp_dir / 'summary.md'}, {exp_dir / 'best'}", flush=True)
+    elif best.empty:
+        raise SearchError(f"no trial finished ({results.status_counts(frame)}); {results.first_error(frame)}"
+                          f"see {exp_dir / 'summary.md'}")
+    listed = [exp_dir / results.TRIALS_FILE, exp_dir / "summary.md"] + ([exp_dir / "best"] if not best.empty else [])
+    print(f"results: {', '.join(map(str, listed))}", flush=True)
     return 0
 
 

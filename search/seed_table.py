@@ -31,6 +31,7 @@ from sim_bridge.atomic import atomic_write_text
 from sim_bridge.configio import ConfigError, with_overrides
 from sim_bridge.world import World, load_world
 
+from search import errors
 from search.ab import unpaired_ab
 from search.serving import serving_policy
 
@@ -154,9 +155,9 @@ def inputs(args: argparse.Namespace) -> tuple[Path, Path]:
 
     world = args.world or Path(defaults.ensure_smoke_world() if args.smoke else defaults.ensure_default_world())
     logs = args.logs or Path(defaults.ensure_smoke_logs() if args.smoke else defaults.ensure_default_logs())
-    for path in (world, logs):
+    for flag, path in (("--world", world), ("--logs", logs)):
         if not path.exists():
-            raise ConfigError(f"{path} not found")
+            raise ConfigError(f"{flag} {path}: not found")
     return Path(world), Path(logs)
 
 
@@ -182,12 +183,10 @@ def run(args: argparse.Namespace) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     try:
-        md = run(args)
-    except ConfigError as exc:
-        print(f"search.seed_table: {exc}", file=sys.stderr)
-        return 2
+        md = run(parse_args(argv))
+    except errors.USER_ERRORS as exc:
+        return errors.report(exc)
     print(md.read_text(), flush=True)
     print(f"results: {md.with_suffix('.csv')}, {md}", flush=True)
     return 0

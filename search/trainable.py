@@ -11,12 +11,19 @@ Reports (``report`` below is the ONE place that calls Ray's report API; Ray 2.60
 A trial ASHA stops never reaches its final report; :mod:`search.searcher` tells Optuna such a
 trial was *pruned*, never complete with a partial score. A trial that raises (or whose training
 goes NaN: ``model.train`` raises FloatingPointError) is marked errored by Tune; the search goes on.
+
+Resumed after the driver died (``--resume``), a trial whose final result and checkpoint are already
+on disk is not trained again: it re-reports the final metrics of that checkpoint (marked
+``replayed``), found through ``tune.get_checkpoint()`` or, when Tune's snapshot predates the final
+result, through the trial's own ``result.json``. An unfinished trial starts over.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import tempfile
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -51,6 +58,7 @@ class TrialSetup:
     eval: EvalConfig
     objective: ObjectiveConfig
     cpus_per_trial: int = 1
+    exp_dir: str | None = None  # the experiment folder, where a resumed trial looks for its final result
 
 
 def report(metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:
@@ -70,6 +78,8 @@ def trial_config(base: dict[str, Any], config: dict[str, Any], cpus: int) -> Exp
 def run_trial(config: dict, *, world: World, data: TrainingData | None, events: pd.DataFrame | None,
               control: pd.DataFrame, setup: TrialSetup) -> None:
     """The Tune function trainable (bound with ``tune.with_parameters``)."""
+    if _replay_final(setup):
+        return
     cfg = trial_config(setup.base, config, setup.cpus_per_trial)
     if data is None:  # the search samples features.*: this trial's data is its own
         data = build_training_data(events, world.catalog, cfg.features)
@@ -85,8 +95,33 @@ def run_trial(config: dict, *, world: World, data: TrainingData | None, events: 
     metrics["score"] = score(metrics["lift_vs_sticky"], metrics["val_loss_rel"], setup.objective)
     _check_finite(metrics)
     with tempfile.TemporaryDirectory() as tmp:
-        artifacts.save_trial(tmp, result.model, cfg, data, recs, item_recs)
+        artifacts.save_trial(tmp, result.model, cfg, data, recs, item_recs, metrics=metrics)
         report(metrics, checkpoint_dir=tmp)
+
+
+def _replay_final(setup: TrialSetup) -> bool:
+    """Re-report a finished trial's final result from its checkpoint; False when it must train."""
+    with contextlib.ExitStack() as stack:
+        checkpoint = tune.get_checkpoint()
+        folder = Path(stack.enter_context(checkpoint.as_directory())) if checkpoint else None
+        if folder is None or artifacts.final_metrics(folder) is None:
+            folder = _finished_in_storage(setup.exp_dir)
+        if folder is None:
+            return False
+        report({**artifacts.final_metrics(folder), "replayed": True}, checkpoint_dir=str(folder))
+        return True
+
+
+def _finished_in_storage(exp_dir: str | None) -> Path | None:
+    """This trial's finished checkpoint under the experiment folder (when the driver can see it)."""
+    if exp_dir is None or not Path(exp_dir).is_dir():
+        return None
+    trial_id = tune.get_context().get_trial_id()
+    for trial_dir in Path(exp_dir).glob(f"*_{trial_id}_*"):
+        found = artifacts.finished_on_disk(trial_dir)
+        if found is not None:
+            return found
+    return None
 
 
 def _report_epoch(row: dict) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sim_bridge import abtest
 from sim_bridge import columns as C
+from sim_bridge.atomic import check_output_file
 from sim_bridge.configio import load_yaml
 from sim_bridge.defaults import DEFAULT_WORLD_CONFIG, ensure_default_world
 from sim_bridge.experiment import simulate_experiment
@@ -53,7 +54,7 @@ def simulate(args: argparse.Namespace) -> int:
     if args.out.exists():
         raise ValueError(f"{args.out}: already exists; choose another path (nothing was overwritten)")
     sim = _simulator(args)
-    policies = [make_policy(p, sim.world) for p in _parse_arms(args.arms)]
+    policies = [_policy("--arms", p, sim.world) for p in _parse_arms(args.arms)]
     result = simulate_experiment(sim, policies, args.experiment, args.sessions, args.seed, record_events=True)
     events = result_events(result, args.experiment)
     write_logs(events, args.out)
@@ -62,9 +63,27 @@ def simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_table_out(args: argparse.Namespace) -> None:
+    """``--out`` of analyze/abtest: a .csv or .md path, new unless ``--force`` — checked before any work."""
+    if args.out is None:
+        return
+    if args.out.suffix not in TABLE_SUFFIXES:
+        raise ValueError(f"--out {args.out}: unsupported suffix {args.out.suffix!r} (use .csv or .md)")
+    check_output_file(args.out, args.force)
+
+
+def _policy(flag: str, spec: str, world):
+    """``make_policy`` with the flag named in its error."""
+    try:
+        return make_policy(spec, world)
+    except ValueError as exc:
+        raise ValueError(f"{flag}: {exc}") from None
+
+
 def analyze(args: argparse.Namespace) -> int:
     from sim_bridge.logs import read_logs
 
+    _check_table_out(args)
     events = read_logs(args.logs)
     from sim_bridge.logs import sessionize
 
@@ -74,8 +93,9 @@ def analyze(args: argparse.Namespace) -> int:
 
 
 def abtest_command(args: argparse.Namespace) -> int:
+    _check_table_out(args)
     sim = _simulator(args)
-    control, treatment = make_policy(args.control, sim.world), make_policy(args.treatment, sim.world)
+    control, treatment = _policy("--control", args.control, sim.world), _policy("--treatment", args.treatment, sim.world)
     result = simulate_experiment(sim, [control, treatment], args.experiment, args.sessions, args.seed)
     _check_srm(result.sessions)
     metrics = abtest.user_metrics(result.sessions)
@@ -84,6 +104,9 @@ def abtest_command(args: argparse.Namespace) -> int:
           f"truncated: {100 * result.truncated_share:.2f}%")
     _show(table, args.out)
     return 0
+
+
+TABLE_SUFFIXES = (".csv", ".md")
 
 
 def _check_srm(sessions) -> None:

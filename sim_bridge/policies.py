@@ -200,7 +200,7 @@ def make_policy(spec: str, world) -> Policy:
     if name == "sticky_artist_exclusive" and not arg:
         return StickyArtist(catalog, exclude_previous=True)
     if name == "toppop":
-        return TopPop(catalog, int(arg) if arg else 100)
+        return TopPop(catalog, _positive_int(arg, spec) if arg else 100)
     if name == "oracle" and not arg:
         return Oracle(world)
     if name == "i2i" and arg:
@@ -219,6 +219,13 @@ def make_policy(spec: str, world) -> Policy:
         f"unknown policy '{spec}': expected one of {', '.join(BASELINES)}, oracle, "
         "indexed:RECS.json, sequential:RECS.json, i2i:ITEM_RECS.json[:LIKE:SKIP]"
     )
+
+
+def _positive_int(text: str, spec: str) -> int:
+    """``N`` of ``toppop:N``: a positive integer, else a ValueError naming the spec."""
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"policy '{spec}': expected toppop or toppop:N with N a positive integer, got {text!r}")
+    return int(text)
 
 
 def _i2i_arg(arg: str) -> tuple[str, dict]:

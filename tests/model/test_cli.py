@@ -50,3 +50,28 @@ def test_clear_errors(tmp_path, capsys):
     assert "no such config file" in capsys.readouterr().err
     assert main(["--config", str(TRAIN_YAML), "--variant", "bogus", "--dry-run"]) == 2
     assert "unknown variant" in capsys.readouterr().err
+
+
+def test_k_must_be_positive_before_any_training(tmp_path, catalog, events, capsys):
+    logs, out = _world(tmp_path, catalog, events), tmp_path / "out"
+    for k in ("0", "-3"):
+        assert main(["--config", str(tiny_yaml(tmp_path)), "--logs", str(logs), "--out", str(out), "--k", k]) == 2
+        captured = capsys.readouterr()
+        assert captured.err == f"error: --k must be >= 1, got {k}\n"
+        assert "epoch" not in captured.out and not out.exists()  # refused before training
+
+
+def test_force_replaces_the_out_folder_as_a_whole(tmp_path, catalog, events, capsys):
+    """A folder named recommendations.json in --out: refused without --force; with it, the new
+    output replaces the folder whole (checkpoint and recommendations together)."""
+    logs, out = _world(tmp_path, catalog, events), tmp_path / "out"
+    (out / "recommendations.json").mkdir(parents=True)
+    args = ["--config", str(tiny_yaml(tmp_path)), "--logs", str(logs), "--out", str(out), "--device", "cpu",
+            "--k", "5"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == f"error: --out {out}: already exists and is not empty; pass --force to replace it\n"
+    assert (out / "recommendations.json").is_dir()
+    assert main(args + ["--force"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["checkpoint.pt", "recommendations.json", "item_embeddings.npy", "item_ids.npy", "metrics.json"])
+    assert (out / "recommendations.json").is_file() and not list(tmp_path.glob(".out.*"))

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from search.confirm import search_eval_seed
+from search.results import ranked
+from search.searcher import objective
 from sim_bridge.abtest import TABLE_COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,13 +23,9 @@ def cli(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProc
 
 
 @pytest.fixture(scope="module")
-def smoke_exp(tmp_path_factory):
-    """A two-trial smoke search (as in test_smoke.py)."""
-    storage = tmp_path_factory.mktemp("runs")
-    proc = cli("search.run", "--smoke-test", "--num-samples", "2", "--storage-path", str(storage),
-               "--name", "smoke", "--seed", "1")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return storage / "smoke"
+def smoke_exp(killed_search):
+    """The shared three-trial smoke search of conftest.py (killed once and resumed)."""
+    return killed_search.exp
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +43,7 @@ def test_confirm_csv_has_the_seeds_columns_and_a_row_per_trial_size_metric(confi
     n_trials = min(2, len(done))
     assert len(table) == n_trials * 2 * len(METRICS)
     assert table["metric"].tolist() == METRICS * (n_trials * 2)
-    for trial_id in done["trial_id"]:
+    for trial_id in ranked(done, objective("score")).head(2)["trial_id"]:  # the top-k (2) trials
         for size in (300, 600):
             rows = table[table["model"].str.startswith(f"{trial_id} ") & table["model"].str.endswith(f"({size} sessions)")]
             assert len(rows) == len(METRICS)
@@ -59,7 +57,7 @@ def test_confirm_csv_has_the_seeds_columns_and_a_row_per_trial_size_metric(confi
 def test_confirm_is_deterministic_for_a_seed(confirmed, tmp_path):
     exp, _ = confirmed
     first = (exp / "confirm" / "confirm.csv").read_text()
-    proc = cli("search.confirm", str(exp), "--top-k", "2", "--sessions", "300", "600")
+    proc = cli("search.confirm", str(exp), "--top-k", "2", "--sessions", "300", "600", "--force")
     assert proc.returncode == 0
     assert (exp / "confirm" / "confirm.csv").read_text() == first
 
@@ -92,3 +90,42 @@ def test_clean_errors(smoke_exp, tmp_path):
     shutil.copy(smoke_exp / "search_run.json", no_ckpt)
     proc = cli("search.confirm", str(no_ckpt))
     assert proc.returncode != 0 and "has no checkpoint" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _copy_with_world(exp: Path, tmp_path: Path, world: str) -> Path:
+    """A copy of the experiment whose search_run.json records ``world`` (checkpoints stay shared)."""
+    copy = tmp_path / "exp"
+    shutil.copytree(exp, copy, ignore=shutil.ignore_patterns("run_trial_*", "best", "confirm"))
+    settings = json.loads((copy / "search_run.json").read_text())
+    (copy / "search_run.json").write_text(json.dumps({**settings, "world": world}))
+    return copy
+
+
+@pytest.mark.parametrize("recorded", ["gone", "relw"])
+def test_a_recorded_world_that_is_gone_or_relative_is_an_error(killed_search, tmp_path, recorded):
+    world = str(tmp_path / "gone") if recorded == "gone" else "relw"  # "relw": as older runs stored it
+    exp = _copy_with_world(killed_search.exp, tmp_path, world)
+    proc = cli("search.confirm", str(exp), "--top-k", "1", "--sessions", "300", "600")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stdout == "", proc.stdout[-2000:]
+    expected = (f"error: {exp / 'search_run.json'}: world {world} is gone; restore it (the search ran on it)"
+                if recorded == "gone" else
+                f"error: {exp / 'search_run.json'}: world 'relw' is a relative path, so it cannot be found "
+                "reliably; write its absolute path there or pass --world")
+    assert proc.stderr.strip() == expected
+    assert not (exp / "confirm").exists()
+
+
+def test_an_earlier_confirmation_is_kept_unless_force(killed_search, tmp_path):
+    exp = _copy_with_world(killed_search.exp, tmp_path, str(killed_search.world))
+    (exp / "confirm").mkdir()
+    (exp / "confirm" / "confirm.md").write_text("an earlier confirmation")
+    args = ["search.confirm", str(exp), "--top-k", "1", "--sessions", "300", "600"]
+    proc = cli(*args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (f"error: confirm folder {exp / 'confirm'}: already exists and is not empty; "
+                                   "pass --force to replace it")
+    assert (exp / "confirm" / "confirm.md").read_text() == "an earlier confirmation"
+    proc = cli(*args, "--force")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in (exp / "confirm").iterdir()) == ["confirm.csv", "confirm.md"]
+    assert "an earlier confirmation" not in (exp / "confirm" / "confirm.md").read_text()

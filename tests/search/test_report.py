@@ -111,6 +111,20 @@ def test_missing_confirm_is_a_note_and_multi_mode(tmp_path):
     assert "Pareto front:" in md and "| pareto |" in md  # the front marked in the plot's note and the table
 
 
+def test_an_existing_report_is_kept_unless_force(built, capsys, tmp_path):
+    exp = tmp_path / "exp"
+    shutil.copytree(built.parent, exp)
+    built = exp / "report"
+    before = {p.name: p.read_bytes() for p in built.iterdir()}
+    assert report.main([str(exp)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --out {built}: already exists and is not empty; pass --force to replace it\n"
+    assert {p.name: p.read_bytes() for p in built.iterdir()} == before
+    (built / "stale.png").write_bytes(b"from an older report")
+    assert report.main([str(exp), "--force"]) == 0
+    assert not (built / "stale.png").exists() and (built / "report.html").is_file()
+
+
 def test_folder_without_trials_is_a_clear_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "search.report", str(tmp_path)], capture_output=True, text=True,
                           cwd=ROOT)

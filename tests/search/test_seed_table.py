@@ -1,5 +1,6 @@
 """search.seed_table --smoke on two variants: the CSV in the seed's columns, the Markdown beside
 the seed's published numbers (DESIGN §9), the overwrite guard and clean errors."""
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +60,15 @@ def test_unknown_variant_is_a_clean_error(tmp_path):
     proc = cli("--out", str(tmp_path), "--smoke", "--variants", "dssm,nope")
     assert proc.returncode != 0 and "unknown variant(s) nope" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "seed_table.csv").exists()
+
+
+def test_a_world_missing_a_file_is_a_clean_error(tmp_path):
+    from sim_bridge import defaults
+
+    world = tmp_path / "w"
+    shutil.copytree(defaults.ensure_smoke_world(), world, ignore=shutil.ignore_patterns("logs-*", "users.json"))
+    out = tmp_path / "out"
+    proc = cli("--out", str(out), "--smoke", "--world", str(world), "--variants", "dssm")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr == f"error: {world}: missing users.json (expected the course's world format)\n"
+    assert not out.exists()

@@ -95,7 +95,8 @@ def test_conversions():
 
 
 def test_a_world_without_its_logs_is_refused():
+    from search.errors import SearchError
     from search.inputs import resolve_paths
 
-    with pytest.raises(SystemExit, match="--world needs --logs"):
+    with pytest.raises(SearchError, match="--world needs --logs"):
         resolve_paths("some/world", None, smoke=False)

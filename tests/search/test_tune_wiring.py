@@ -116,3 +116,20 @@ def _wait_for_finished(exp: Path, n: int, timeout: float) -> None:
             return
         time.sleep(0.5)
     raise TimeoutError(f"fewer than {n} trials finished in {timeout}s")
+
+
+def test_a_search_where_every_trial_errors_is_an_error(trial_log, tmp_path, capsys):
+    """No finished trial: ``finish`` raises (the CLI prints it as one line, exit 2), no ``best/``."""
+    from search.errors import SearchError
+    from search.run import finish
+
+    spec = parse_space({**SPACE, "model.hidden_dim": {"type": "choice", "values": [13]}}, ExperimentConfig())
+    trainable = tune.with_resources(tune.with_parameters(fake_trial, epochs=1), {"cpu": 1})
+    exp = tmp_path / "all_errored"
+    make_tuner(trainable, exp, _settings(2), SearchConfig(base="-"), ExperimentConfig(), spec, False).fit()
+    with pytest.raises(SearchError) as info:
+        finish(exp, _settings(2))
+    message = str(info.value)
+    assert message.startswith("no trial finished (2 errored); first error: ") and "boom" in message, message
+    assert message.endswith(f"see {exp / 'summary.md'}")
+    assert not (exp / "best").exists() and "results:" not in capsys.readouterr().out

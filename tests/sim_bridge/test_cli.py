@@ -55,3 +55,32 @@ def test_bad_arms_and_policy_are_clear_errors(tmp_path, world_dir, capsys):
 def test_help_runs_as_a_module():
     out = subprocess.run([sys.executable, "-m", "sim_bridge", "abtest", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--treatment" in out.stdout
+
+
+def test_abtest_names_the_flag_of_a_bad_policy(world_dir, capsys):
+    assert main(["abtest", "--world", world_dir, "--control", "sticky_artist", "--treatment", "toppop:abc",
+                 "--sessions", "10"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == ("error: --treatment: policy 'toppop:abc': expected toppop or toppop:N with N a "
+                            "positive integer, got 'abc'\n")
+
+
+def test_table_out_is_checked_before_simulating(tmp_path, world_dir, capsys):
+    args = ["abtest", "--world", world_dir, "--control", "random", "--treatment", "random", "--sessions", "10"]
+    assert main(args + ["--out", str(tmp_path / "x.txt")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"error: --out {tmp_path / 'x.txt'}: unsupported suffix '.txt' (use .csv or .md)\n"
+    assert "control:" not in captured.out and not (tmp_path / "x.txt").exists()  # nothing simulated
+
+
+def test_analyze_keeps_an_existing_table_unless_force(tmp_path, world_dir, capsys):
+    logs, table = tmp_path / "l.parquet", tmp_path / "t.csv"
+    assert main(["simulate", "--world", world_dir, "--experiment", "E", "--arms", "C=random,T1=sticky_artist",
+                 "--sessions", "200", "--out", str(logs)]) == 0
+    table.write_text("mine")
+    args = ["analyze", "--logs", str(logs), "--experiment", "E", "--out", str(table)]
+    capsys.readouterr()
+    assert main(args) == 2
+    assert capsys.readouterr().err == f"error: --out {table}: already exists; pass --force to replace it\n"
+    assert table.read_text() == "mine"
+    assert main(args + ["--force"]) == 0 and table.read_text().startswith("model,metric,")

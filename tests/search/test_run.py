@@ -1,0 +1,121 @@
+"""search.run's input checks: one ``error:`` line, exit 2, before Ray starts and before anything is
+written; and the run's settings stored with absolute paths (the shared search of conftest.py)."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from search.run import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _fails(capsys, args, storage: Path) -> str:
+    """Run the driver in-process; it must refuse with one line and write nothing under ``storage``."""
+    assert main([*args, "--storage-path", str(storage), "--name", "x"]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    assert not storage.exists(), "something was written"
+    return lines[0]
+
+
+@pytest.mark.parametrize("n", ["0", "-1"])
+def test_num_samples_must_be_positive(capsys, tmp_path, n):
+    line = _fails(capsys, ["--smoke-test", "--num-samples", n], tmp_path / "runs")
+    assert line == f"error: --num-samples must be >= 1, got {n}"
+
+
+def test_storage_path_must_be_a_folder(capsys, tmp_path):
+    taken = tmp_path / "runs"
+    taken.write_text("mine")
+    assert main(["--smoke-test", "--storage-path", str(taken)]) == 2
+    assert capsys.readouterr().err == f"error: --storage-path {taken}: is a file, expected a folder\n"
+    assert taken.read_text() == "mine"
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "search.yaml"
+    path.write_text(text)
+    return path
+
+
+def _search_yaml(**changes) -> str:
+    data = yaml.safe_load((REPO / "configs" / "search.yaml").read_text())
+    data["base"] = str(REPO / "configs" / "train.yaml")
+    data.update(changes)
+    return yaml.safe_dump(data)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("space: [unclosed\n", "not valid YAML"),
+    (None, "unknown key 'bogus'"),
+    ("overrides-embedding", "overrides: model.embedding_dim: must be >= 1, got -5"),
+    ("overrides-lr", "overrides: train.lr: must be > 0, got 0"),
+])
+def test_bad_config_is_one_line_naming_file_and_key(capsys, tmp_path, text, expected):
+    if text is None:
+        text = _search_yaml(bogus=1)
+    elif text == "overrides-embedding":
+        text = _search_yaml(overrides={"model.embedding_dim": -5})
+    elif text == "overrides-lr":
+        text = _search_yaml(overrides={"train.lr": 0})
+    path = _config(tmp_path, text)
+    line = _fails(capsys, ["--smoke-test", "--config", str(path)], tmp_path / "runs")
+    assert line.startswith(f"error: {path}: ") and expected in line, line
+
+
+def test_missing_config_names_the_file_once(capsys, tmp_path):
+    path = tmp_path / "nope.yaml"
+    line = _fails(capsys, ["--smoke-test", "--config", str(path)], tmp_path / "runs")
+    assert line == f"error: {path}: no such config file"
+
+
+def test_missing_world_folder(capsys, tmp_path):
+    line = _fails(capsys, ["--world", str(tmp_path / "nowhere"), "--logs", str(tmp_path / "l.parquet")],
+                  tmp_path / "runs")
+    assert line == f"error: --world {tmp_path / 'nowhere'}: no such folder"
+
+
+def test_world_without_tracks_npy_leaves_the_name_usable(capsys, tmp_path):
+    from sim_bridge import defaults
+
+    world = tmp_path / "w"
+    shutil.copytree(defaults.ensure_smoke_world(), world, ignore=shutil.ignore_patterns("logs-*", "tracks.npy"))
+    line = _fails(capsys, ["--smoke-test", "--world", str(world), "--logs", str(defaults.ensure_smoke_logs())],
+                  tmp_path / "runs")
+    assert line == f"error: {world.resolve()}: missing tracks.npy (expected the course's world format)"
+
+
+def test_resume_of_a_run_that_never_started(capsys, tmp_path):
+    exp = tmp_path / "runs" / "x"
+    exp.mkdir(parents=True)
+    (exp / "search_run.json").write_text("{}")
+    assert main(["--resume", "--storage-path", str(tmp_path / "runs"), "--name", "x"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --resume: the run in ") and "never started" in err and len(err.splitlines()) == 1
+
+
+def test_settings_store_absolute_paths(killed_search):
+    """Started with ``--world relw --logs relw/logs.parquet`` from a scratch directory."""
+    settings = json.loads((killed_search.exp / "search_run.json").read_text())
+    assert settings["world"] == str(killed_search.world.resolve())
+    assert settings["logs"] == str((killed_search.world / "logs.parquet").resolve())
+    assert Path(settings["config"]).is_absolute()
+
+
+def test_resume_from_elsewhere_refuses_a_relative_world(killed_search, tmp_path, monkeypatch, capsys):
+    """A run recorded as older versions stored it (``"world": "relw"``), resumed from another directory."""
+    storage = tmp_path / "runs"
+    shutil.copytree(killed_search.exp, storage / "k", ignore=shutil.ignore_patterns("run_trial_*"))
+    settings = json.loads((storage / "k" / "search_run.json").read_text())
+    (storage / "k" / "search_run.json").write_text(json.dumps({**settings, "world": "relw"}))
+    before = sorted(p.name for p in (storage / "k").iterdir())
+    monkeypatch.chdir(tmp_path)
+    assert main(["--resume", "--storage-path", str(storage), "--name", "k"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {storage / 'k' / 'search_run.json'}: world 'relw' is a relative path, so it cannot "
+                   "be found reliably; write its absolute path there\n")
+    assert sorted(p.name for p in (storage / "k").iterdir()) == before
