@@ -16,7 +16,6 @@ policies from them (:func:`build_policy`).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,6 @@ from sim_bridge.recfile import read_item_recs, read_user_recs
 from search import artifacts
 from search.serving import policy_spec, serving_policy
 
-RUN_FILE = "search_run.json"
 USER_RECS_JSON = "recommendations.json"
 ITEM_RECS_JSON = "item_recommendations.json"
 
@@ -101,38 +99,46 @@ def _experiment_arm(exp_dir: Path, trial: str | None) -> Arm:
     if not isinstance(ckpt, str) or not (Path(ckpt) / artifacts.RECS_FILE).is_file():
         raise ArmError(f"trial {row['trial_id']} of {exp_dir} has no checkpoint with {artifacts.RECS_FILE} "
                        f"(status {row['status']})")
-    settings = run_settings(exp_dir)
-    world = settings.get("world") or ("smoke" if settings.get("smoke_test") else None)
+    world = _recorded_world(exp_dir)
     label = f"{_serving_label(Path(ckpt))} of trial {row['trial_id']}"
     return Arm(label, folder=ckpt, world=world)
 
 
 def _pick_trial(exp_dir: Path, trial: str | None):
     from search import results  # imports Ray Tune: only the driver resolves experiments
+    from search.errors import SearchError
     from search.searcher import objective
 
-    path = exp_dir / results.TRIALS_FILE
-    if not path.is_file() and not list(exp_dir.glob("experiment_state-*.json")):
-        raise ArmError(f"{exp_dir}: not a search experiment (no {results.TRIALS_FILE}) nor an export "
-                       f"folder ({artifacts.CONFIG_FILE} + {USER_RECS_JSON})")
-    import pandas as pd
-
-    frame = pd.read_parquet(path) if path.is_file() else results.trials_frame(exp_dir)
+    try:
+        frame = results.load_trials(exp_dir)
+        settings = results.read_run_file(exp_dir)
+    except SearchError as exc:
+        raise ArmError(f"{exc}; expected a search experiment or an export folder "
+                       f"({artifacts.CONFIG_FILE} + {USER_RECS_JSON})") from None
     if trial is not None:
         rows = frame[frame["trial_id"] == trial]
         if rows.empty:
             raise ArmError(f"--trial: no trial {trial!r} in {exp_dir} (known: {', '.join(frame['trial_id'])})")
         return rows.iloc[0]
-    best = results.ranked(frame, objective(run_settings(exp_dir).get("objective", "score")))
+    best = results.ranked(frame, objective(settings.get("objective", "score")))
     if best.empty:
         raise ArmError(f"{exp_dir}: no finished trial to serve")
     return best.iloc[0]
 
 
-def run_settings(exp_dir: Path) -> dict:
-    """The experiment's ``search_run.json`` (objective, world, smoke_test); {} if absent."""
-    path = exp_dir / RUN_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+def _recorded_world(exp_dir: Path) -> str | None:
+    """The world the search ran on: ``smoke``, an absolute folder that still exists, or None."""
+    from search import results
+    from search.errors import SearchError
+
+    settings = results.read_run_file(exp_dir)
+    if settings.get("smoke_test"):
+        return "smoke"
+    try:
+        world = results.stored_path(settings, "world", exp_dir, hint=", or pass --world")
+    except SearchError as exc:
+        raise ArmError(str(exc)) from None
+    return str(world) if world is not None else None
 
 
 def resolve_world(arms: list[Arm], override: Path | None) -> tuple[Path, str]:

@@ -72,7 +72,7 @@ def test_policy_specs_and_refusals(tmp_path, catalog):
         resolve_arm("oracle")
     with pytest.raises(ArmError, match="no such folder"):
         resolve_arm(str(tmp_path / "gone"))
-    with pytest.raises(ArmError, match="not a search experiment"):
+    with pytest.raises(ArmError, match="expected a search experiment or an export folder"):
         resolve_arm(str(tmp_path))
 
 
