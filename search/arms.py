@@ -27,13 +27,14 @@ from sim_bridge.policies import Policy, make_policy
 from sim_bridge.recfile import read_item_recs, read_user_recs
 
 from search import artifacts
+from search.errors import SearchError
 from search.serving import policy_spec, serving_policy
 
 USER_RECS_JSON = "recommendations.json"
 ITEM_RECS_JSON = "item_recommendations.json"
 
 
-class ArmError(ValueError):
+class ArmError(SearchError, ValueError):
     """An arm cannot be served; the message names the argument or file and what was expected."""
 
 
@@ -106,7 +107,6 @@ def _experiment_arm(exp_dir: Path, trial: str | None) -> Arm:
 
 def _pick_trial(exp_dir: Path, trial: str | None):
     from search import results  # imports Ray Tune: only the driver resolves experiments
-    from search.errors import SearchError
     from search.searcher import objective
 
     try:
@@ -129,7 +129,6 @@ def _pick_trial(exp_dir: Path, trial: str | None):
 def _recorded_world(exp_dir: Path) -> str | None:
     """The world the search ran on: ``smoke``, an absolute folder that still exists, or None."""
     from search import results
-    from search.errors import SearchError
 
     settings = results.read_run_file(exp_dir)
     if settings.get("smoke_test"):

@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse
 from sim_bridge.catalog import read_catalog
 from sim_bridge.world import TRACKS_JSON
 
+from search.errors import USER_ERRORS, report
 from search.arms import Arm, ArmError, build_policy, resolve_arm, resolve_world
 from search.service import LOG_FILE, BotifyService, ServiceConfig
 
@@ -254,9 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         config, source = service_config(args)
-    except (ArmError, ValueError, OSError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+    except (*USER_ERRORS, ValueError, OSError) as exc:
+        return report(exc)
     names = ["C"] + [f"T{k}" for k in range(1, len(config.arms))]
     for name, arm in zip(names, config.arms):
         print(f"arm {name}: {arm.label}", flush=True)
