@@ -89,4 +89,5 @@ def test_artist_embedding_ties_items_of_one_artist(data):
     assert not torch.allclose(out[0], out[1])
     tower.artist[1] = tower.artist[0]
     out = tower(torch.tensor([0, 1]))
-    assert torch.allclose(out[0], out[1])
+    # equal up to float32 rounding: rows of one batched matmul may take different kernel paths
+    torch.testing.assert_close(out[0], out[1], rtol=1e-5, atol=1e-5)
