@@ -22,10 +22,12 @@ from model.config import flatten, load_experiment_config
 from sim_bridge.atomic import atomic_write_text
 from sim_bridge.configio import ConfigError, with_overrides
 
-from search import budget, cluster, inputs, results
+from search import budget, cluster, inputs, results, warm_start
 from search.config import load_search_config
+from search.data_cache import logs_digest
 from search.progress import StatusTable
-from search.searcher import OBJECTIVES, base_point, build_scheduler, build_searcher, objective
+from search.searcher import OBJECTIVES, base_point, build_scheduler, build_searcher, objective, study_storage
+from search.serving_tuner import check_serving_search
 from search.space import parse_space, touches_features
 from search.trainable import TrialSetup, run_trial
 
@@ -50,6 +52,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--objective", choices=OBJECTIVES, default="score")
     p.add_argument("--smoke-test", action="store_true", help="tiny world, few epochs/sessions/samples")
     p.add_argument("--dashboard-host", default=cluster.DEFAULT_DASHBOARD_HOST)
+    p.add_argument("--warm-start", default=None, metavar="EXPERIMENT_DIR",
+                   help="seed the sampler with an earlier search's finished (and stopped) trials")
+    p.add_argument("--time-budget-s", type=float, default=None,
+                   help="stop starting trials after this many seconds (the running ones are stopped)")
     p.add_argument("--confirm", action="store_true",
                    help="when the search ends, confirm its top 3 trials with fresh A/Bs (search.confirm)")
     return p.parse_args(argv)
@@ -71,7 +77,9 @@ def experiment_dir(args) -> Path:
 def run_settings(args, exp_dir: Path) -> dict:
     """This run's settings; on --resume the stored ones win except the (raised) sample budget."""
     fresh = {k: getattr(args, k) for k in ("config", "world", "logs", "seed", "objective", "smoke_test",
-                                           "cpus_per_trial", "gpus_per_trial", "max_concurrent")}
+                                           "cpus_per_trial", "gpus_per_trial", "max_concurrent",
+                                           "warm_start", "time_budget_s")}
+    fresh["started_at"] = time.time()
     fresh["num_samples"] = args.num_samples
     if not args.resume:
         if (exp_dir / RUN_FILE).exists():
@@ -100,8 +108,22 @@ def load_configs(settings: dict):
         except ConfigError as exc:
             raise ConfigError(f"{settings['config']}: smoke.overrides: {exc}") from None
         eval_cfg = replace(eval_cfg, sessions=scfg.smoke.sessions)
+        scfg = replace(scfg, rungs=replace(scfg.rungs, sessions=scfg.smoke.sessions),
+                       serving_search=replace(scfg.serving_search, sessions=scfg.smoke.sessions))
+    check_serving_search(scfg.serving_search, base.serving)
     spec = parse_space(scfg.space, base)
     return scfg, base, spec, eval_cfg
+
+
+def trial_setup(scfg, base, eval_cfg, shared: inputs.SharedInputs, settings: dict) -> TrialSetup:
+    """What every trial shares: configs, rungs, the serving search, the training-data cache."""
+    from sim_bridge.defaults import cache_root
+
+    return TrialSetup(dataclasses.asdict(base), eval_cfg, scfg.objective,
+                      cpus_per_trial=max(1, int(settings["cpus_per_trial"])),
+                      rungs=scfg.rungs if scfg.rungs.enabled else None, serving_search=scfg.serving_search,
+                      data_cache=str(cache_root() / "training-data") if shared.events is not None else None,
+                      logs_digest=logs_digest(shared.events) if shared.events is not None else None)
 
 
 def make_trainable(shared: inputs.SharedInputs, setup: TrialSetup, settings: dict):
@@ -110,23 +132,30 @@ def make_trainable(shared: inputs.SharedInputs, setup: TrialSetup, settings: dic
     return tune.with_resources(bound, {"cpu": settings["cpus_per_trial"], "gpu": settings["gpus_per_trial"]})
 
 
-def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resume: bool) -> tune.Tuner:
+def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resume: bool,
+               warm=None) -> tune.Tuner:
     """A new Tuner, or ``Tuner.restore`` (finished trials kept, unfinished ones rerun)."""
     if resume:
         budget.raise_budget(exp_dir, settings["num_samples"])
         return tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True,
                                   resume_errored=False)
     obj = objective(settings["objective"])
+    storage = study_storage(exp_dir)
+    if warm is not None:
+        added = warm_start.seed_study(storage, exp_dir.name, obj, warm_start.frozen_trials(warm, spec, obj))
+        print(f"warm start: {added} trials of {settings['warm_start']} seed the sampler", flush=True)
     searcher = build_searcher(spec, obj, settings["seed"], settings["max_concurrent"],
-                              start_from=base_point(spec, flatten(dataclasses.asdict(base))))
+                              start_from=base_point(spec, flatten(dataclasses.asdict(base))),
+                              sampler=scfg.sampler, storage=storage, study_name=exp_dir.name)
     run_config = tune.RunConfig(
         name=exp_dir.name, storage_path=str(exp_dir.parent),
         callbacks=[TBXLoggerCallback(), StatusTable(obj)],
         failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1,
     )
-    tune_config = tune.TuneConfig(search_alg=searcher, scheduler=build_scheduler(obj, scfg.asha, base.train.max_epochs),
-                                  num_samples=settings["num_samples"])
+    scheduler = build_scheduler(obj, scfg.asha, base.train.max_epochs, scfg.rungs.enabled)
+    tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=settings["num_samples"],
+                                  time_budget_s=settings.get("time_budget_s"))
     return tune.Tuner(trainable, param_space={"seed": settings["seed"]}, tune_config=tune_config,
                       run_config=run_config)
 
@@ -138,14 +167,21 @@ def main(argv=None) -> int:
     if settings["num_samples"] is None:
         settings["num_samples"] = load_search_config(settings["config"]).smoke.num_samples if settings["smoke_test"] else 50
     scfg, base, spec, eval_cfg = load_configs(settings)  # config errors stop us before Ray starts
+    try:
+        warm = warm_start.earlier_trials(args.warm_start, settings["objective"]) if args.warm_start and not args.resume else None
+    except warm_start.WarmStartError as exc:
+        print(f"search.run: {exc}", file=sys.stderr)
+        return 2
     world_dir, logs_path = inputs.resolve_paths(settings["world"], settings["logs"], settings["smoke_test"])
     settings.update(world=str(world_dir), logs=str(logs_path))
     exp_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(exp_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n")
     cluster.start(args.address, args.dashboard_host, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
-    shared = inputs.prepare(world_dir, logs_path, base, touches_features(spec), eval_cfg.sessions, eval_cfg.seed)
-    setup = TrialSetup(dataclasses.asdict(base), eval_cfg, scfg.objective, cpus_per_trial=max(1, int(settings["cpus_per_trial"])))
-    tuner = make_tuner(make_trainable(shared, setup, settings), exp_dir, settings, scfg, base, spec, args.resume)
+    shared = inputs.prepare(world_dir, logs_path, base, touches_features(spec), eval_cfg.sessions, eval_cfg.seed,
+                            rung=(scfg.rungs.sessions, scfg.rungs.seed) if scfg.rungs.enabled else None,
+                            tuning=(scfg.serving_search.sessions, scfg.serving_search.seed))
+    setup = trial_setup(scfg, base, eval_cfg, shared, settings)
+    tuner = make_tuner(make_trainable(shared, setup, settings), exp_dir, settings, scfg, base, spec, args.resume, warm)
     print(f"experiment: {exp_dir}\nTensorBoard: tensorboard --logdir {exp_dir}", flush=True)
     tuner.fit()
     code = finish(exp_dir, settings)
