@@ -3,7 +3,8 @@
 After each epoch in ``rungs.epochs`` the trial's current model is served (every candidate policy,
 with the serving knobs chosen so far) on a few thousand sessions of the rung seed, paired with
 that seed's sticky_artist control: the *rung lift*. The scheduler (ASHA) stops trials whose rung
-lift trails the others'; the trial itself stops when its rung lift stops improving, and keeps the
+lift trails the others'; policies that trail at the first rung are not served at the later ones
+(each rung's lists cost more than its simulations); the trial itself stops when its rung lift stops improving, and keeps the
 weights of its best rung (the per-epoch validation loss does not predict the lift).
 """
 from __future__ import annotations
@@ -37,7 +38,9 @@ class RungWatcher:
         if not self.is_rung(epoch):
             return None
         t0 = time.perf_counter()
-        choice = self.tuner.best_policy(self.tuner.lists(model, self.data, self.device, self.serving.k), self.serving)
+        policies = [self.serving.policy] if self.lifts else None  # after the first rung: its winner
+        lists = self.tuner.lists(model, self.data, self.device, self.serving.k, policies)
+        choice = self.tuner.best_policy(lists, self.serving, policies)
         model.train()  # back to training mode (inference switched it to eval)
         self.serving, self.lifts[epoch] = choice.serving, choice.lift
         if choice.lift >= self.best_lift + self.cfg.min_improvement:

@@ -72,11 +72,11 @@ class ServingTuner:
         self.cfg, self.sim, self.control, self.seed = cfg, simulator, control, seed
         self.sessions = len(control)  # one row per session
 
-    def lists(self, model, data, device: str = "cpu", min_k: int = 1) -> Lists:
-        """The model's lists at the longest candidate k (at least ``min_k``), of the kinds the
-        candidate policies need."""
+    def lists(self, model, data, device: str = "cpu", min_k: int = 1, policies: list[str] | None = None) -> Lists:
+        """The model's lists at the longest candidate k (at least ``min_k``), of the kinds
+        ``policies`` (default: the candidate policies) need."""
         k = max([int(v) for v in self.cfg.knobs.get("k", [])] + [min_k])
-        return model_lists(model, data, k, self.cfg.policies, device)
+        return model_lists(model, data, k, policies or self.cfg.policies, device)
 
     def lift(self, serving: ServingConfig, lists: Lists) -> float:
         """Paired lift (%) of ``serving`` vs sticky_artist on this tuner's sessions."""
@@ -85,9 +85,9 @@ class ServingTuner:
         treatment = self.sim.run(policy, self.sessions, self.seed)
         return float(paired_lift(self.control, treatment.sessions).effect)
 
-    def best_policy(self, lists: Lists, start: ServingConfig) -> Choice:
-        """Each candidate policy with ``start``'s knobs; the best (the rung measurement)."""
-        scored = [(self.lift(s, lists), s) for s in (replace(start, policy=p) for p in self.cfg.policies)]
+    def best_policy(self, lists: Lists, start: ServingConfig, policies: list[str] | None = None) -> Choice:
+        """Each of ``policies`` (default: the candidates) with ``start``'s knobs; the best."""
+        scored = [(self.lift(s, lists), s) for s in (replace(start, policy=p) for p in policies or self.cfg.policies)]
         lift, serving = max(scored, key=lambda t: t[0])
         return Choice(serving, lift, len(scored))
 
