@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import tempfile
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import ray
@@ -38,7 +38,7 @@ from search.data_cache import training_data
 from search.evaluate import OBJECTIVE_KEYS, paired_eval, score
 from search.rungs import RungWatcher
 from search.serving import needs_item_lists, serving_policy
-from search.serving_tuner import ServingTuner, model_lists, serving_metrics
+from search.serving_tuner import Lists, ServingTuner, model_lists, serving_metrics
 
 NAN = float("nan")
 
@@ -76,18 +76,45 @@ def trial_config(base: dict[str, Any], config: dict[str, Any], cpus: int) -> Exp
     return replace(cfg, train=replace(cfg.train, seed=seed, num_threads=max(1, int(cpus))))
 
 
+@dataclass
+class TrialOutcome:
+    """A trained and served trial: the model, its config as served, its lists and final metrics."""
+
+    model: Any
+    cfg: ExperimentConfig
+    data: TrainingData
+    lists: Lists
+    metrics: dict[str, Any]
+
+
 def run_trial(config: dict, *, world: World, data: TrainingData | None, events: pd.DataFrame | None,
               control: pd.DataFrame, setup: TrialSetup, rung_control: pd.DataFrame | None = None,
               tuning_control: pd.DataFrame | None = None, simulator: Simulator | None = None) -> None:
     """The Tune function trainable (bound with ``tune.with_parameters``)."""
     cfg = trial_config(setup.base, config, setup.cpus_per_trial)
+    out = train_and_serve(cfg, world, data, events, control, setup, rung_control, tuning_control, simulator,
+                          device=_device(), on_epoch=_report_epoch)
+    item = out.lists.item if needs_item_lists(out.cfg.serving.policy) else None
+    with tempfile.TemporaryDirectory() as tmp:
+        artifacts.save_trial(tmp, out.model, out.cfg, out.data, out.lists.user, item)
+        report(out.metrics, checkpoint_dir=tmp)
+
+
+def train_and_serve(cfg: ExperimentConfig, world: World, data: TrainingData | None, events: pd.DataFrame | None,
+                    control: pd.DataFrame, setup: TrialSetup, rung_control: pd.DataFrame | None = None,
+                    tuning_control: pd.DataFrame | None = None, simulator: Simulator | None = None,
+                    device: str = "cpu", on_epoch: Callable[..., None] | None = None) -> TrialOutcome:
+    """One trial without Ray: data → train (rungs) → serving search → paired A/B on the eval seed.
+
+    ``on_epoch(row, rung_lift=...)`` gets every epoch (the trainable reports it to Tune).
+    """
     if data is None:  # the search samples features.*: this trial's data is its own
         data = training_data(events, world.catalog, cfg.features, setup.data_cache, setup.logs_digest)
-    device = _device()
     simulator = simulator or Simulator(world)
     watcher = _watcher(setup, simulator, rung_control, data, cfg, device)
-    result = train(cfg, data, on_epoch=None if watcher else _report_epoch, device=device,
-                   after_epoch=_rung_hook(watcher) if watcher else None)
+    report_epoch = on_epoch or (lambda row, rung_lift=NAN: None)
+    result = train(cfg, data, on_epoch=None if watcher else report_epoch, device=device,
+                   after_epoch=_rung_hook(watcher, report_epoch) if watcher else None)
     if watcher:
         watcher.restore_best(result.model)
     serving, tuned, lists = cfg.serving, {}, None
@@ -107,9 +134,7 @@ def run_trial(config: dict, *, world: World, data: TrainingData | None, events: 
     metrics["val_loss_rel"] = metrics["val_loss"] / cfg.model.margin
     metrics["score"] = score(metrics["lift_vs_sticky"], metrics["val_loss_rel"], setup.objective)
     _check_finite(metrics)
-    with tempfile.TemporaryDirectory() as tmp:
-        artifacts.save_trial(tmp, result.model, cfg, data, lists.user, lists.item if needs_item_lists(serving.policy) else None)
-        report(metrics, checkpoint_dir=tmp)
+    return TrialOutcome(result.model, cfg, data, lists, metrics)
 
 
 def _watcher(setup: TrialSetup, simulator, rung_control, data, cfg, device) -> RungWatcher | None:
@@ -120,11 +145,11 @@ def _watcher(setup: TrialSetup, simulator, rung_control, data, cfg, device) -> R
     return RungWatcher(setup.rungs, tuner, data, cfg.serving, device)
 
 
-def _rung_hook(watcher: RungWatcher):
+def _rung_hook(watcher: RungWatcher, report_epoch: Callable[..., None]):
     """After each epoch: measure a rung (at rung epochs), report, say whether to stop."""
     def hook(row: dict, model) -> bool:
         watcher.observe(int(row["epoch"]), model)
-        _report_epoch(row, rung_lift=watcher.best_lift if watcher.lifts else NAN)
+        report_epoch(row, rung_lift=watcher.best_lift if watcher.lifts else NAN)
         return watcher.plateaued()
     return hook
 
