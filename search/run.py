@@ -26,7 +26,8 @@ from search import budget, cluster, inputs, results, warm_start
 from search.config import load_search_config
 from search.data_cache import logs_digest
 from search.progress import StatusTable
-from search.searcher import OBJECTIVES, base_point, build_scheduler, build_searcher, objective, study_storage
+from search.searcher import (JOURNAL_FILE, OBJECTIVES, base_point, build_scheduler, build_searcher, objective,
+                             study_storage)
 from search.serving_tuner import check_serving_search
 from search.space import parse_space, touches_features
 from search.trainable import TrialSetup, run_trial
@@ -182,7 +183,8 @@ def main(argv=None) -> int:
                             tuning=(scfg.serving_search.sessions, scfg.serving_search.seed))
     setup = trial_setup(scfg, base, eval_cfg, shared, settings)
     tuner = make_tuner(make_trainable(shared, setup, settings), exp_dir, settings, scfg, base, spec, args.resume, warm)
-    print(f"experiment: {exp_dir}\nTensorBoard: tensorboard --logdir {exp_dir}", flush=True)
+    print(f"experiment: {exp_dir}\nTensorBoard: tensorboard --logdir {exp_dir}\nOptuna dashboard: "
+          f"optuna-dashboard --storage-class JournalFileStorage {exp_dir / JOURNAL_FILE} --host 127.0.0.1", flush=True)
     tuner.fit()
     code = finish(exp_dir, settings)
     if args.confirm and code == 0:
