@@ -72,6 +72,7 @@ class FinalOnlyOptunaSearch(OptunaSearch):
 
 def study_storage(exp_dir: str | Path) -> JournalStorage:
     """The run's Optuna storage: a journal file (appends only, so a live dashboard can read it)."""
+    Path(exp_dir).mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(Path(exp_dir) / JOURNAL_FILE)))
 
 
