@@ -60,7 +60,7 @@ def test_optuna_dashboard_shows_the_live_study(tmp_path):
                                       "JournalFileStorage", str(journal), "--host", "127.0.0.1", "--port", str(port),
                                       "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         studies = wait_for(lambda: get_json(f"http://127.0.0.1:{port}/api/studies"), 60, "the dashboard's API")
-        assert "live-study" in [s["study_name"] for s in studies["studies"]]
+        assert "live-study" in [s["study_name"] for s in studies["study_summaries"]]
         page = subprocess.run([chromium, *CHROMIUM_FLAGS, "--virtual-time-budget=20000", "--dump-dom",
                                f"http://127.0.0.1:{port}/dashboard"], capture_output=True, text=True, timeout=120)
         assert "live-study" in page.stdout, page.stdout[-2000:]
