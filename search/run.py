@@ -168,8 +168,14 @@ def main(argv=None) -> int:
     if settings["num_samples"] is None:
         settings["num_samples"] = load_search_config(settings["config"]).smoke.num_samples if settings["smoke_test"] else 50
     scfg, base, spec, eval_cfg = load_configs(settings)  # config errors stop us before Ray starts
+    if args.warm_start and args.resume:
+        print("search.run: --warm-start starts a new search; a resumed one keeps its own study", file=sys.stderr)
+        return 2
+    if args.time_budget_s is not None and not args.time_budget_s > 0:
+        print(f"search.run: --time-budget-s: expected seconds > 0, got {args.time_budget_s}", file=sys.stderr)
+        return 2
     try:
-        warm = warm_start.earlier_trials(args.warm_start, settings["objective"]) if args.warm_start and not args.resume else None
+        warm = warm_start.earlier_trials(args.warm_start, settings["objective"]) if args.warm_start else None
     except warm_start.WarmStartError as exc:
         print(f"search.run: {exc}", file=sys.stderr)
         return 2
