@@ -46,3 +46,12 @@ def test_the_earlier_run_must_be_a_search_of_the_same_objective(tmp_path):
     (tmp_path / "search_run.json").write_text(json.dumps({"objective": "score"}))
     frame().to_parquet(tmp_path / "trials.parquet")
     assert list(earlier_trials(tmp_path, "score")["trial_id"]) == ["a", "b", "c", "d"]
+
+
+def test_the_cli_refuses_a_folder_that_is_not_a_search_before_ray_starts(tmp_path, capsys):
+    from search.run import main
+
+    code = main(["--smoke-test", "--storage-path", str(tmp_path / "runs"), "--name", "new",
+                 "--warm-start", str(tmp_path)])
+    assert code == 2 and "no search_run.json" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / "new").exists()  # nothing half-written
