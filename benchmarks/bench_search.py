@@ -1,58 +1,125 @@
-"""One search trial's phases on the default world, without Ray: where a trial's time goes.
+"""The search itself, measured: the default search vs random search vs multi-fidelity off, same wall budget.
 
-    python benchmarks/bench_search.py [--epochs 3] [--sessions 10000] [--threads 1]
+    python benchmarks/bench_search.py [--minutes 30] [--num-samples 50] [--out DIR] [--smoke]
 
-Prints seconds for: loading inputs, building training data, each epoch, recommending, the
-sticky_artist control (once per search) and the paired A/B (once per finished trial), plus the
-peak RSS — what sizes ``--num-samples``, ``--max-concurrent`` and the ≤ 6 GB budget.
+Runs three searches one after another, each ``python -m search.run`` with ``--time-budget-s``
+(trials still running at the budget are stopped) on the default world:
+
+* ``default``: ``configs/search.yaml`` as it is (TPE, rungs + ASHA, in-trial serving search);
+* ``random``: the same with ``sampler.kind: random`` (Optuna's RandomSampler);
+* ``no-rungs``: the same with ``rungs.enabled: false`` (no rung lifts, no ASHA: multi-fidelity off).
+
+Prints, per search, the best finished paired lift at a third, two thirds and all of the budget
+(10, 20 and 30 minutes by default), trials finished and stopped, and the ratios to the default;
+then the time the default took to reach each baseline's final best (the mark to beat: a third of
+the budget). ``--smoke`` runs the three on the tiny world with 2 trials each (about a minute each).
+Timings depend on what else runs on the machine; run it on free cores.
 """
 from __future__ import annotations
 
 import argparse
-import resource
-import time
-from dataclasses import replace
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
-from model.config import load_experiment_config
-from model.features import build_training_data
-from model.infer import recommend
-from model.train import train
-from sim_bridge.defaults import ensure_default_logs, ensure_default_world
-from sim_bridge.logs import read_logs
-from sim_bridge.world import load_world
+import pandas as pd
+import yaml
 
-from search.config import load_search_config
-from search.evaluate import control_sessions, paired_eval
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
+from search import timeline  # noqa: E402
 
-def timed(label: str, fn, *args, **kwargs):
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    print(f"{label:<28} {time.perf_counter() - t0:8.1f} s", flush=True)
-    return out
+VARIANTS = {
+    "default": {},
+    "random": {"sampler": {"kind": "random"}},
+    "no-rungs": {"rungs": {"enabled": False}},
+}
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--sessions", type=int, default=None)
-    p.add_argument("--threads", type=int, default=1)
-    args = p.parse_args()
-    scfg = load_search_config("configs/search.yaml")
-    cfg = load_experiment_config(scfg.base)
-    cfg = replace(cfg, train=replace(cfg.train, max_epochs=args.epochs, num_threads=args.threads))
-    sessions = args.sessions or scfg.eval.sessions
-    world = timed("load world", load_world, ensure_default_world())
-    events = timed("read logs", read_logs, ensure_default_logs())
-    data = timed("build training data", build_training_data, events, world.catalog, cfg.features)
-    print(f"  {len(data.train)} train triplets, {data.n_items} items, {len(data.user_ids)} users")
-    result = timed(f"train {args.epochs} epochs", train, cfg, data, on_epoch=lambda r: print(f"  {r}"), device="cpu")
-    recs = timed("recommend (k=100)", recommend, result.model, data, k=scfg.eval.k, device="cpu")
-    control = timed(f"control sticky ({sessions})", control_sessions, world, sessions, scfg.eval.seed)
-    metrics = timed("paired A/B", paired_eval, world, control, recs, scfg.eval.seed)
-    print({k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()})
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GB")
+def variant_config(changes: dict, folder: Path, name: str) -> Path:
+    """configs/search.yaml with ``changes`` laid over its sections, written to ``folder``."""
+    src = REPO / "configs" / "search.yaml"
+    raw = yaml.safe_load(src.read_text())
+    raw["base"] = str((src.parent / raw["base"]).resolve())
+    for section, values in changes.items():
+        raw[section] = {**(raw.get(section) or {}), **values}
+    path = folder / f"search-{name}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def run_search(name: str, config: Path, storage: Path, budget_s: float, samples: int, smoke: bool) -> Path:
+    cmd = [sys.executable, "-m", "search.run", "--config", str(config), "--storage-path", str(storage),
+           "--name", name, "--num-samples", str(samples), "--time-budget-s", str(budget_s)]
+    cmd += ["--smoke-test"] if smoke else []
+    print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench_search: search {name} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return storage / name
+
+
+def summarise(exp: Path, marks: list[float]) -> dict:
+    frame = pd.read_parquet(exp / "trials.parquet")
+    started = json.loads((exp / "search_run.json").read_text()).get("started_at")
+    line = timeline.timeline(frame, started)
+    row = {f"best@{m / 60:g}min": timeline.best_at(line, m) for m in marks}
+    row.update(finished=int((frame["status"] == "finished").sum()), stopped=int((frame["status"] == "stopped").sum()),
+               trials=len(frame))
+    return {"row": row, "line": line}
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if math.isfinite(a) and math.isfinite(b) and b != 0 else math.nan
+
+
+def report(results: dict[str, dict], marks: list[float]) -> pd.DataFrame:
+    table = pd.DataFrame({name: r["row"] for name, r in results.items()}).T
+    base = table.loc["default"]
+    for m in marks:
+        col = f"best@{m / 60:g}min"
+        table[f"default/this {m / 60:g}min"] = [ratio(base[col], v) for v in table[col]]
+    print("\n" + table.to_string(float_format=lambda v: f"{v:.2f}"), flush=True)
+    default_line = results["default"]["line"]
+    for name, r in results.items():
+        if name == "default":
+            continue
+        target = timeline.best_at(r["line"], marks[-1])
+        t = timeline.time_to(default_line, target)
+        share = t / marks[-1] if math.isfinite(t) else math.nan
+        print(f"default reached {name}'s final best ({target:+.1f}%) after "
+              f"{t / 60:.1f} min = {share:.2f} of the budget" if math.isfinite(t)
+              else f"default never reached {name}'s final best ({target:+.1f}%)", flush=True)
+    return table
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=30.0, help="wall budget of each search")
+    p.add_argument("--num-samples", type=int, default=50)
+    p.add_argument("--out", type=Path, default=None, help="keep the experiments here (default: a temp folder)")
+    p.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
+    p.add_argument("--smoke", action="store_true", help="tiny world, 2 trials each, 1-minute budget")
+    args = p.parse_args(argv)
+    if "default" not in args.only:
+        args.only = ["default", *args.only]
+    budget = 60.0 if args.smoke else 60.0 * args.minutes
+    samples = 2 if args.smoke else args.num_samples
+    marks = [budget / 3, 2 * budget / 3, budget]
+    with tempfile.TemporaryDirectory() as tmp:
+        storage = args.out.resolve() if args.out else Path(tmp)
+        storage.mkdir(parents=True, exist_ok=True)
+        results = {}
+        for name in args.only:
+            config = variant_config(VARIANTS[name], Path(tmp), name)
+            results[name] = summarise(run_search(name, config, storage, budget, samples, args.smoke), marks)
+        report(results, marks)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

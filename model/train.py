@@ -205,11 +205,13 @@ def evaluate(model: DSSM, batches: _Batches, triplets: torch.Tensor, batch_size:
 
 
 def train(cfg: ExperimentConfig, data: TrainingData, on_epoch: Callable[[dict], None] | None = None,
-          device: str = "auto") -> TrainResult:
+          device: str = "auto", after_epoch: Callable[[dict, DSSM], bool] | None = None) -> TrainResult:
     """Train a DSSM on ``data``; ``on_epoch`` gets {epoch, train_loss, val_loss, lr, seconds}.
 
-    Exceptions from ``on_epoch`` propagate (the search uses that to stop a trial). A NaN or
-    infinite loss raises ``FloatingPointError``. Deterministic on CPU for a given ``train.seed``.
+    ``after_epoch(row, model)`` (the search's rungs) may look at the model after each epoch; when
+    it returns True training stops there (``stopped_early``). Exceptions from either callback
+    propagate (the search uses that to stop a trial). A NaN or infinite loss raises
+    ``FloatingPointError``. Deterministic on CPU for a given ``train.seed``.
     """
     tc = cfg.train
     if tc.num_threads:
@@ -242,6 +244,9 @@ def train(cfg: ExperimentConfig, data: TrainingData, on_epoch: Callable[[dict], 
         if on_epoch is not None:
             on_epoch(dict(row))
         result.epochs = epoch
+        if after_epoch is not None and after_epoch(dict(row), model):
+            result.stopped_early = epoch < tc.max_epochs
+            break
         if stopper.step(val_loss):
             result.stopped_early = epoch < tc.max_epochs
             break

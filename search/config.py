@@ -1,8 +1,9 @@
 """``configs/search.yaml`` → typed settings (through the one YAML loader, ``sim_bridge.configio``).
 
 The file names a base training config (the seed's best), lays a search space of dotted keys over
-it (parsed by :mod:`search.space`), and fixes the objective, the simulated evaluation, the ASHA
-scheduler and the smoke-test overrides.
+it (parsed by :mod:`search.space`), and fixes the objective, the simulated evaluation, the rungs
+(cheap paired lifts during training), the serving choices tuned inside each trial, the sampler,
+the ASHA scheduler and the smoke-test overrides.
 """
 from __future__ import annotations
 
@@ -35,11 +36,81 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class RungConfig:
+    """Cheap paired lifts vs sticky_artist while a trial trains (multi-fidelity on the objective).
+
+    After each epoch in ``epochs`` the trial serves its current model (each candidate policy with
+    the serving knobs chosen so far) on ``sessions`` sessions of its own ``seed`` — never the
+    evaluation seed — and reports the best lift as ``rung_lift``. A trial stops by itself after
+    ``patience`` rungs in a row that do not beat its best rung lift by ``min_improvement`` points,
+    and at the last rung at the latest; it is served with the weights of its best rung.
+    """
+
+    enabled: bool = True  # false: multi-fidelity off (no rungs, no ASHA; train to max_epochs)
+    epochs: list[int] = field(default_factory=lambda: [1, 3, 6, 9, 12])
+    sessions: int = 3000
+    seed: int = 31_337
+    patience: int = 1
+    min_improvement: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.epochs or any(e < 1 for e in self.epochs) or list(self.epochs) != sorted(set(self.epochs)):
+            raise ConfigError(f"rungs.epochs: expected increasing epochs >= 1, got {self.epochs}")
+        if self.sessions < 2:
+            raise ConfigError(f"rungs.sessions: must be >= 2, got {self.sessions}")
+        if self.patience < 1:
+            raise ConfigError(f"rungs.patience: must be >= 1, got {self.patience}")
+
+
+@dataclass(frozen=True)
+class ServingSearchConfig:
+    """The serving choices a trial makes by itself, by simulation, after training.
+
+    ``policies`` are tried with the knobs chosen so far; then each knob of the chosen policy (a
+    ``serving.*`` field name → candidate values) one at a time, keeping the best (coordinate
+    descent on ``sessions`` sessions of ``seed``, neither the rung nor the evaluation seed).
+    """
+
+    policies: list[str] = field(default_factory=lambda: ["indexed", "i2i"])
+    knobs: dict[str, list[Any]] = field(default_factory=lambda: {
+        "k": [100, 200], "like_threshold": [0.3, 0.5, 0.7, 0.9], "skip_artists": [0, 1, 2, 3, 5]})
+    sessions: int = 3000
+    seed: int = 27_182
+
+    def __post_init__(self) -> None:
+        if not self.policies:
+            raise ConfigError("serving_search.policies: name at least one policy")
+        if self.sessions < 2:
+            raise ConfigError(f"serving_search.sessions: must be >= 2, got {self.sessions}")
+        for key, values in self.knobs.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"serving_search.knobs.{key}: expected a non-empty list of values")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Optuna's sampler: ``tpe`` (multivariate, grouped) or ``random`` (the baseline)."""
+
+    kind: str = "tpe"
+    n_startup_trials: int = 8  # random trials before TPE models the space (of 50)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("tpe", "random"):
+            raise ConfigError(f"sampler.kind: expected 'tpe' or 'random', got {self.kind!r}")
+        if self.n_startup_trials < 1:
+            raise ConfigError(f"sampler.n_startup_trials: must be >= 1, got {self.n_startup_trials}")
+
+
+@dataclass(frozen=True)
 class AshaConfig:
-    """ASHA on ``val_loss`` per epoch; never used for ``--objective multi``."""
+    """ASHA on the rung lift (``rung_lift``, maximised); never used for ``--objective multi``.
+
+    Milestones are ``grace_period * reduction_factor**i`` reports (one report per epoch), so the
+    defaults 1 and 3 judge trials after epochs 1, 3 and 9: keep those among ``rungs.epochs``.
+    """
 
     enabled: bool = True
-    grace_period: int = 3
+    grace_period: int = 1
     reduction_factor: int = 3
 
     def __post_init__(self) -> None:
@@ -68,6 +139,9 @@ class SearchConfig:
     space: dict[str, Any] = field(default_factory=dict)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    rungs: RungConfig = field(default_factory=RungConfig)
+    serving_search: ServingSearchConfig = field(default_factory=ServingSearchConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
     asha: AshaConfig = field(default_factory=AshaConfig)
     smoke: SmokeConfig = field(default_factory=SmokeConfig)
 

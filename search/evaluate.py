@@ -31,10 +31,14 @@ def control_sessions(world: World, n_sessions: int, seed: int) -> pd.DataFrame:
     return Simulator(world, SimConfig()).run(StickyArtist(world.catalog), n_sessions, seed).sessions
 
 
-def paired_eval(world: World, control: pd.DataFrame, policy: Policy, seed: int) -> dict:
-    """Serve ``policy`` (the trial's recommendations) on the control's sessions; lift in %."""
+def paired_eval(world: World, control: pd.DataFrame, policy: Policy, seed: int,
+                simulator: Simulator | None = None) -> dict:
+    """Serve ``policy`` (the trial's recommendations) on the control's sessions; lift in %.
+
+    ``simulator``: one of ``world`` to reuse (its start table is built once per instance).
+    """
     n_sessions = len(control)  # one row per session
-    treatment = Simulator(world, SimConfig()).run(policy, n_sessions, seed)
+    treatment = (simulator or Simulator(world, SimConfig())).run(policy, n_sessions, seed)
     res = paired_lift(control, treatment.sessions)
     return {
         "time_per_session": float(res.treatment_mean),

@@ -155,3 +155,31 @@ def training_curves(epochs: pd.DataFrame, title: str, path: Path) -> Path:
     bottom.set_xlabel("epoch")
     bottom.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def time_to_target(line: pd.DataFrame, target: float | None, path: Path) -> Path:
+    """Best finished lift so far vs wall-clock minutes (step line); every trial's end as a dot,
+    trials stopped early as grey crosses at their end time (they have no final lift).
+
+    ``line``: :func:`search.timeline.timeline` (trial_id, status, end_s, lift_vs_sticky).
+    """
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    done = line[line["status"] == "finished"]
+    minutes = done["end_s"].to_numpy(float) / 60
+    lift = done["lift_vs_sticky"].to_numpy(float)
+    if len(done):
+        ax.plot(minutes, lift, "o", color="tab:blue", alpha=0.6, label="finished trial")
+        ax.step(minutes, np.fmax.accumulate(lift), where="post", color=BEST_COLOUR, label="best so far")
+    stopped = line[line["status"] == "stopped"]
+    if len(stopped):
+        floor = np.nanmin(lift) if len(done) else 0.0
+        ax.plot(stopped["end_s"].to_numpy(float) / 60, np.full(len(stopped), floor), "x", color=NOSIG_COLOUR,
+                label="stopped early (no final lift)")
+    if target is not None:
+        ax.axhline(target, color="tab:green", ls="--", lw=1, label=f"target {target:+.0f}%")
+    ax.set_xlabel("wall clock since the search started (minutes)")
+    ax.set_ylabel("paired lift vs sticky_artist (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("Time to target")
+    return _save(fig, path)

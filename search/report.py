@@ -2,7 +2,9 @@
 
 Writes ``report.md`` with PNG plots beside it and a self-contained ``report.html`` (images as
 base64 data URIs, inline CSS, no scripts) to ``--out`` (default ``EXPERIMENT_DIR/report/``):
-optimization history, Optuna's parameter importances, parallel coordinates, validation loss vs
+optimization history, the time to target (best lift so far vs wall clock, stopped trials
+marked), how well the rung lifts predicted the final lift (Spearman per rung), Optuna's
+parameter importances (with a warning when there are too few trials for them to mean much), parallel coordinates, validation loss vs
 lift (the Pareto front in ``multi`` mode), a forest plot of A/B effects on mean time per session
 (``confirm/confirm.csv`` of ``search.confirm`` plus each ``--ab-table`` in the same columns, e.g.
 the seed variants of ``search.seed_table``), the best trial's training curves and the top-10
@@ -25,7 +27,7 @@ import pandas as pd
 from sim_bridge.atomic import atomic_dir, atomic_write_text, check_output_dir
 from sim_bridge.configio import ConfigError
 
-from search import errors, plots, results
+from search import errors, plots, results, timeline
 from search.config import load_search_config
 from search.report_html import render_html
 from search.searcher import Objective, objective
@@ -174,6 +176,39 @@ def history_section(done: pd.DataFrame, obj: Objective, out: Path) -> Section:
     return s
 
 
+TARGET_LIFT = 100.0  # %: the service's goal, twice sticky_artist's time per session
+MIN_TRIALS_PER_PARAM = 5  # below this many finished trials per varying parameter importances are noise
+
+
+def time_section(frame: pd.DataFrame, settings: dict, out: Path) -> Section:
+    s = Section("Time to target", [])
+    line = timeline.timeline(frame, settings.get("started_at"))
+    if line.empty:
+        s.notes.append("No trial reported a timestamp.")
+        return s
+    plots.time_to_target(line, TARGET_LIFT, out / "time_to_target.png")
+    s.image = "time_to_target.png"
+    reached = timeline.time_to(line, TARGET_LIFT)
+    marks = ", ".join(f"{m} min: {timeline.best_at(line, 60 * m):+.1f}%" for m in (10, 20, 30))
+    s.notes.append(f"Best finished paired lift by wall clock ({marks}); "
+                   + (f"{TARGET_LIFT:+.0f}% first reached after {reached / 60:.1f} min." if math.isfinite(reached)
+                      else f"{TARGET_LIFT:+.0f}% not reached.")
+                   + f" {int((line['status'] == 'stopped').sum())} trials stopped early (crosses).")
+    return s
+
+
+def rung_section(frame: pd.DataFrame) -> Section:
+    s = Section("Rung lift vs final lift", [])
+    table = timeline.rung_correlations(frame)
+    if table.empty:
+        s.notes.append("No rung lifts recorded (multi-fidelity off, or no finished trial).")
+        return s
+    s.notes.append("Spearman correlation, over finished trials, between the lift measured at each rung "
+                   "(a few thousand sessions of the rung seed) and the final paired lift (evaluation seed).")
+    s.table = table.rename(columns={"rung_epoch": "rung (epoch)", "p_value": "p"})
+    return s
+
+
 def importance_section(done: pd.DataFrame, obj: Objective, dists: dict, out: Path) -> Section:
     s = Section("Parameter importances", [])
     keys = varying(done, dists)
@@ -204,6 +239,10 @@ def importance_section(done: pd.DataFrame, obj: Objective, dists: dict, out: Pat
         s.image = "importances.png"
         s.notes.insert(0, f"PED-ANOVA (Optuna's default evaluator) over {len(done)} finished trials; the Optuna study is rebuilt "
                           "from `trials.parquet` with the search space's distributions.")
+        if len(done) < MIN_TRIALS_PER_PARAM * len(keys):
+            s.notes.insert(0, f"Too few trials for these importances to mean much: {len(done)} finished trials for "
+                              f"{len(keys)} varying parameters (want at least {MIN_TRIALS_PER_PARAM} per parameter, "
+                              f"{MIN_TRIALS_PER_PARAM * len(keys)}); read them as noise.")
     return s
 
 
@@ -351,7 +390,8 @@ def _write_report(exp_dir: Path, out: Path, frame: pd.DataFrame, settings: dict,
              f"(`{obj.metric}`, {obj.mode}){'; smoke test' if settings.get('smoke_test') else ''}.",
              "", f"Trials: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}."
              + (f" Best: `{best_id}`." if best_id else ""), *notes]
-    sections = [history_section(done, obj, out), importance_section(done, obj, dists, out),
+    sections = [history_section(done, obj, out), time_section(frame, settings, out), rung_section(frame),
+                importance_section(done, obj, dists, out),
                 parallel_section(done, obj, dists, best_id, out), loss_lift_section(done, obj, best_id, out),
                 forest_section(exp_dir, list(ab_tables), out), curves_section(best, exp_dir, out),
                 top_section(frame, obj)]

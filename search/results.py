@@ -2,7 +2,8 @@
 
 ``trials.parquet``: one row per trial — ``trial_id``, ``status`` (finished | stopped | errored |
 running | pending), ``duration_s``, ``config/<dotted key>`` for every sampled key, every metric of
-the trial's last report, ``checkpoint`` (the folder of its final checkpoint, if any) and ``path``.
+the trial's last report (with ``rung_lift_<epoch>`` per rung and the chosen ``serving/<knob>``;
+``timestamp``: when it last reported, Unix seconds), ``checkpoint`` (the folder of its final checkpoint, if any) and ``path``.
 "stopped": the scheduler (ASHA) stopped it before its final report. "running"/"pending" after
 the run ended: it was interrupted (Ctrl-C, killed driver); ``--resume`` reruns it.
 """
@@ -26,7 +27,10 @@ TRIALS_FILE = "trials.parquet"
 RUN_FILE = "search_run.json"  # the run's settings (absolute paths), read back by --resume, confirm, export
 METRICS = ("val_loss", "val_loss_rel", "train_loss", "epoch", "time_per_session", "control_time_per_session",
            "lift_vs_sticky", "lift_lower", "lift_upper", "lift_significant", "score",
-           "truncated_share", "train_seconds", "stopped_early", "device", "final", "training_iteration")
+           "truncated_share", "train_seconds", "stopped_early", "device", "final", "training_iteration",
+           "rung_lift", "rung_best_epoch", "rung_best_lift", "rung_seconds", "tuning_lift", "serving_tried",
+           "timestamp")
+PREFIXES = ("rung_lift_", "serving/")  # per-rung lifts and the serving a trial chose
 
 
 COLUMNS = ("trial_id", "status", "duration_s")  # present even when there are no trials
@@ -127,6 +131,7 @@ def _row(trial) -> dict:
     row = {"trial_id": trial.trial_id, "status": status, "duration_s": float(last.get("time_total_s", 0.0))}
     row.update({f"config/{k}": v for k, v in sorted(trial.config.items())})
     row.update({k: last.get(k) for k in METRICS})
+    row.update({k: v for k, v in sorted(last.items()) if k.startswith(PREFIXES)})
     ckpt = trial.checkpoint
     row["checkpoint"] = ckpt.path if (ckpt is not None and last.get("final")) else None
     row["path"] = trial.path

@@ -24,11 +24,14 @@ from model.config import flatten, load_experiment_config
 from sim_bridge.atomic import atomic_write_text
 from sim_bridge.configio import ConfigError, with_overrides
 
-from search import budget, cluster, errors, inputs, results
+from search import budget, cluster, errors, inputs, results, warm_start
 from search.config import load_search_config
+from search.data_cache import logs_digest
 from search.errors import SearchError
 from search.progress import StatusTable
-from search.searcher import OBJECTIVES, base_point, build_scheduler, build_searcher, objective
+from search.searcher import (JOURNAL_FILE, OBJECTIVES, base_point, build_scheduler, build_searcher, objective,
+                             study_storage)
+from search.serving_tuner import check_serving_search
 from search.space import parse_space, touches_features
 from search.trainable import TrialSetup, run_trial
 
@@ -54,6 +57,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--objective", choices=OBJECTIVES, default="score")
     p.add_argument("--smoke-test", action="store_true", help="tiny world, few epochs/sessions/samples")
     p.add_argument("--dashboard-host", default=cluster.DEFAULT_DASHBOARD_HOST)
+    p.add_argument("--warm-start", default=None, metavar="EXPERIMENT_DIR",
+                   help="seed the sampler with an earlier search's finished (and stopped) trials")
+    p.add_argument("--time-budget-s", type=float, default=None,
+                   help="stop starting trials after this many seconds (the running ones are stopped)")
     p.add_argument("--confirm", action="store_true",
                    help="when the search ends, confirm its top 3 trials with fresh A/Bs (search.confirm)")
     return p.parse_args(argv)
@@ -73,6 +80,10 @@ def check_args(args: argparse.Namespace) -> None:
         raise SearchError(f"--name must be a plain folder name (no '/'), got {args.name!r}")
     if Path(args.storage_path).exists() and not Path(args.storage_path).is_dir():
         raise SearchError(f"--storage-path {args.storage_path}: is a file, expected a folder")
+    if args.warm_start and args.resume:
+        raise SearchError("--warm-start starts a new search; a resumed one keeps its own study")
+    if args.time_budget_s is not None and not args.time_budget_s > 0:
+        raise SearchError(f"--time-budget-s: expected seconds > 0, got {args.time_budget_s}")
     if args.world is not None and args.logs is None:  # the built-in logs belong to the built-in world
         raise SearchError(f"--world needs --logs: training logs from that world, e.g. python -m sim_bridge "
                           f"simulate --world {args.world} --experiment logging "
@@ -103,9 +114,10 @@ def run_settings(args, exp_dir: Path) -> dict:
         if started:
             raise SearchError(f"{exp_dir} already holds a run: pass --resume or another --name")
         fresh = {k: getattr(args, k) for k in ("config", "world", "logs", "seed", "objective", "smoke_test",
-                                               "cpus_per_trial", "gpus_per_trial", "max_concurrent")}
-        fresh["num_samples"] = args.num_samples
-        return {**fresh, **{k: _absolute(fresh[k]) for k in ("config", "world", "logs")}}
+                                               "cpus_per_trial", "gpus_per_trial", "max_concurrent",
+                                               "warm_start", "time_budget_s")}
+        fresh.update(num_samples=args.num_samples, started_at=time.time())
+        return {**fresh, **{k: _absolute(fresh[k]) for k in ("config", "world", "logs", "warm_start")}}
     if not (exp_dir / RUN_FILE).is_file():
         raise SearchError(f"--resume: {exp_dir} holds no search run ({RUN_FILE} not found)")
     if not started:
@@ -138,8 +150,22 @@ def load_configs(settings: dict):
         except ConfigError as exc:
             raise ConfigError(f"{settings['config']}: smoke.overrides: {exc}") from None
         eval_cfg = replace(eval_cfg, sessions=scfg.smoke.sessions)
+        scfg = replace(scfg, rungs=replace(scfg.rungs, sessions=scfg.smoke.sessions),
+                       serving_search=replace(scfg.serving_search, sessions=scfg.smoke.sessions))
+    check_serving_search(scfg.serving_search, base.serving)
     spec = parse_space(scfg.space, base)
     return scfg, base, spec, eval_cfg
+
+
+def trial_setup(scfg, base, eval_cfg, shared: inputs.SharedInputs, settings: dict, exp_dir: Path) -> TrialSetup:
+    """What every trial shares: configs, rungs, the serving search, the training-data cache."""
+    from sim_bridge.defaults import cache_root
+
+    return TrialSetup(dataclasses.asdict(base), eval_cfg, scfg.objective,
+                      cpus_per_trial=max(1, int(settings["cpus_per_trial"])), exp_dir=str(exp_dir),
+                      rungs=scfg.rungs if scfg.rungs.enabled else None, serving_search=scfg.serving_search,
+                      data_cache=str(cache_root() / "training-data") if shared.events is not None else None,
+                      logs_digest=logs_digest(shared.events) if shared.events is not None else None)
 
 
 def make_trainable(shared: inputs.SharedInputs, setup: TrialSetup, settings: dict):
@@ -148,23 +174,30 @@ def make_trainable(shared: inputs.SharedInputs, setup: TrialSetup, settings: dic
     return tune.with_resources(bound, {"cpu": settings["cpus_per_trial"], "gpu": settings["gpus_per_trial"]})
 
 
-def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resume: bool) -> tune.Tuner:
+def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resume: bool,
+               warm=None) -> tune.Tuner:
     """A new Tuner, or ``Tuner.restore`` (finished trials kept, unfinished ones rerun)."""
     if resume:
         budget.raise_budget(exp_dir, settings["num_samples"])
         return tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True,
                                   resume_errored=False)
     obj = objective(settings["objective"])
+    storage = study_storage(exp_dir)
+    if warm is not None:
+        added = warm_start.seed_study(storage, exp_dir.name, obj, warm_start.frozen_trials(warm, spec, obj))
+        print(f"warm start: {added} trials of {settings['warm_start']} seed the sampler", flush=True)
     searcher = build_searcher(spec, obj, settings["seed"], settings["max_concurrent"],
-                              start_from=base_point(spec, flatten(dataclasses.asdict(base))))
+                              start_from=base_point(spec, flatten(dataclasses.asdict(base))),
+                              sampler=scfg.sampler, storage=storage, study_name=exp_dir.name)
     run_config = tune.RunConfig(
         name=exp_dir.name, storage_path=str(exp_dir.parent),
         callbacks=[TBXLoggerCallback(), StatusTable(obj)],
         failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1,
     )
-    tune_config = tune.TuneConfig(search_alg=searcher, scheduler=build_scheduler(obj, scfg.asha, base.train.max_epochs),
-                                  num_samples=settings["num_samples"])
+    scheduler = build_scheduler(obj, scfg.asha, base.train.max_epochs, scfg.rungs.enabled)
+    tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=settings["num_samples"],
+                                  time_budget_s=settings.get("time_budget_s"))
     return tune.Tuner(trainable, param_space={"seed": settings["seed"]}, tune_config=tune_config,
                       run_config=run_config)
 
@@ -184,17 +217,20 @@ def run(args: argparse.Namespace) -> int:
     if settings["num_samples"] is None:
         settings["num_samples"] = load_search_config(settings["config"]).smoke.num_samples if settings["smoke_test"] else 50
     scfg, base, spec, eval_cfg = load_configs(settings)
+    warm = warm_start.earlier_trials(args.warm_start, settings["objective"]) if args.warm_start else None
     world_dir, logs_path = inputs.resolve_paths(settings["world"], settings["logs"], settings["smoke_test"])
     settings.update(world=str(world_dir), logs=str(logs_path))
     # loading the world and logs here turns a bad input into one line before Ray starts or a file is written
-    shared = inputs.prepare(world_dir, logs_path, base, touches_features(spec), eval_cfg.sessions, eval_cfg.seed)
+    shared = inputs.prepare(world_dir, logs_path, base, touches_features(spec), eval_cfg.sessions, eval_cfg.seed,
+                            rung=(scfg.rungs.sessions, scfg.rungs.seed) if scfg.rungs.enabled else None,
+                            tuning=(scfg.serving_search.sessions, scfg.serving_search.seed))
     cluster.start(args.address, args.dashboard_host, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
     exp_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(exp_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n")
-    setup = TrialSetup(dataclasses.asdict(base), eval_cfg, scfg.objective,
-                       cpus_per_trial=max(1, int(settings["cpus_per_trial"])), exp_dir=str(exp_dir))
-    tuner = make_tuner(make_trainable(shared, setup, settings), exp_dir, settings, scfg, base, spec, args.resume)
-    print(f"experiment: {exp_dir}\nTensorBoard: tensorboard --logdir {exp_dir}", flush=True)
+    setup = trial_setup(scfg, base, eval_cfg, shared, settings, exp_dir)
+    tuner = make_tuner(make_trainable(shared, setup, settings), exp_dir, settings, scfg, base, spec, args.resume, warm)
+    print(f"experiment: {exp_dir}\nTensorBoard: tensorboard --logdir {exp_dir}\nOptuna dashboard: "
+          f"optuna-dashboard --storage-class JournalFileStorage {exp_dir / JOURNAL_FILE} --host 127.0.0.1", flush=True)
     tuner.fit()
     code = finish(exp_dir, settings)
     if args.confirm and code == 0:

@@ -12,6 +12,32 @@ from sim_bridge.catalog import Catalog
 from sim_bridge.policies import Indexed, Policy, Sequential
 from sim_bridge.session_aware import ItemToItem
 
+# The ``serving.*`` knobs each policy reads (the in-trial serving search tries only these). A policy
+# missing here is tried with every knob, and with both kinds of lists: correct, only slower.
+POLICY_KNOBS = {
+    "indexed": ("k",),
+    "sequential": ("k",),
+    "i2i": ("k", "like_threshold", "skip_artists"),
+}
+USER_LIST_POLICIES = ("indexed", "sequential")  # served from per-user lists only
+ITEM_LIST_POLICIES = ("i2i",)  # served from per-track lists only
+
+
+def knobs_of(policy: str, knobs: list[str]) -> list[str]:
+    """The knobs among ``knobs`` that ``policy`` reads (all of them for a policy not in the table)."""
+    own = POLICY_KNOBS.get(policy)
+    return [k for k in knobs if own is None or k in own]
+
+
+def needs_item_lists(policy: str) -> bool:
+    """Whether serving ``policy`` needs per-track lists (``model.infer.item_recommendations``)."""
+    return policy not in USER_LIST_POLICIES
+
+
+def needs_user_lists(policy: str) -> bool:
+    """Whether serving ``policy`` needs per-user lists (``model.infer.recommend``)."""
+    return policy not in ITEM_LIST_POLICIES
+
 
 def serving_policy(cfg: ServingConfig, catalog: Catalog, user_recs: dict[int, np.ndarray],
                    item_recs: dict[int, np.ndarray] | None = None) -> Policy:

@@ -22,13 +22,7 @@ class ItemToItem:
     def __init__(self, lists: Mapping[int, np.ndarray], catalog: Catalog,
                  like_threshold: float = 0.5, skip_artists: int = 1):
         n = catalog.n_tracks
-        width = max((len(v) for v in lists.values()), default=1)
-        self.lists = np.full((n, max(width, 1)), -1, dtype=np.int64)  # [N, L], -1 = no entry
-        for track, recs in lists.items():
-            recs = np.asarray(recs, dtype=np.int64)
-            if not 0 <= track < n or (len(recs) and (recs.min() < 0 or recs.max() >= n)):
-                raise ValueError(f"item-to-item lists name tracks outside the catalog 0..{n - 1}")
-            self.lists[track, : len(recs)] = recs
+        self.lists = _table(lists, n)  # [N, L], -1 = no entry
         self.artist_of = catalog.artist_codes
         self.like_threshold, self.skip_artists, self.n_tracks = like_threshold, skip_artists, n
         self.anchor = np.zeros(0, dtype=np.int64)  # per slot of the batch being served
@@ -55,3 +49,32 @@ class ItemToItem:
         recent = self.artist_of[batch.history[slots[:, None], np.maximum(back, 0)]]
         recent = np.where(back >= 0, recent, -1)  # [S, skip]
         return (self.artist_of[np.maximum(cand, 0)][:, :, None] == recent[:, None, :]).any(axis=2)
+
+
+def _table(lists: Mapping[int, np.ndarray], n: int) -> np.ndarray:
+    """int32 [n, L]: row t = track t's list, padded with -1; every id must be a catalog track.
+
+    A search builds this table for every serving it simulates, so it is cheap to build: lists of
+    one length (what model.infer writes) are stacked in one step rather than row by row, and the
+    table is int32 (catalog ids fit): half the memory to fault in (50k × 200 entries).
+    """
+    keys = np.fromiter(lists.keys(), dtype=np.int64, count=len(lists))
+    values = [np.asarray(v, dtype=np.int64) for v in lists.values()]
+    width = max((len(v) for v in values), default=1)
+    table = np.full((n, max(width, 1)), -1, dtype=np.int32)
+    if not values:
+        return table
+    bad = ValueError(f"item-to-item lists name tracks outside the catalog 0..{n - 1}")
+    if keys.min() < 0 or keys.max() >= n:
+        raise bad
+    if all(len(v) == width for v in values):
+        block = np.stack(values)
+        if width and (block.min() < 0 or block.max() >= n):
+            raise bad
+        table[keys] = block
+        return table
+    for track, recs in zip(keys, values):
+        if len(recs) and (recs.min() < 0 or recs.max() >= n):
+            raise bad
+        table[track, : len(recs)] = recs
+    return table

@@ -63,6 +63,11 @@ class Simulator:
         self.n_artists = int(self.artist_of.max()) + 1
         self._batches: dict[int, SessionBatch] = {}
 
+    def __getstate__(self) -> dict:
+        # pickled (e.g. into Ray's object store) with its start table but without the slot
+        # batches: those are batch_size × n_tracks bytes each and cheap to rebuild
+        return {**self.__dict__, "_batches": {}}
+
     @cached_property
     def starts(self) -> StartTable:
         """Neighbour lists of every interest track, computed once per world."""

@@ -1,9 +1,13 @@
-"""One smoke search shared by the hardening tests: started from a scratch directory with relative
-``--world``/``--logs``, its Ray listeners sampled while it runs, its driver SIGKILLed right after
-the first trial's final result landed, then resumed (test_run.py resumes a copy from elsewhere)."""
+"""Shared fixtures of the search tests.
+
+``killed_search``: one smoke search shared by the hardening tests: started from a scratch
+directory with relative ``--world``/``--logs``, its Ray listeners sampled while it runs, its driver
+SIGKILLed right after the first trial's final result landed, then resumed (test_run.py resumes a
+copy from elsewhere). ``tiny_trial``: a tiny trained trial for the rung and serving-search tests —
+the smoke world, its logs, a DSSM trained one epoch, a simulator and sticky_artist controls on any
+seed."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -14,6 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from model.config import load_experiment_config
+from model.features import build_training_data
+from model.train import train
+from sim_bridge import defaults
+from sim_bridge.configio import with_overrides
+from sim_bridge.logs import read_logs
+from sim_bridge.policies import StickyArtist
+from sim_bridge.simulator import Simulator
+from sim_bridge.world import load_world
 
 REPO = Path(__file__).resolve().parents[2]
 NUM_SAMPLES = 3
@@ -124,8 +138,6 @@ def _kill_after_first_final(proc: subprocess.Popen, exp: Path, seen: KilledSearc
 
 @pytest.fixture(scope="session")
 def killed_search(tmp_path_factory) -> KilledSearch:
-    from sim_bridge import defaults
-
     root = tmp_path_factory.mktemp("killed")
     world = root / "relw"
     shutil.copytree(defaults.ensure_smoke_world(), world, ignore=shutil.ignore_patterns("logs-*"))
@@ -141,3 +153,28 @@ def killed_search(tmp_path_factory) -> KilledSearch:
                                   "--name", "k"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert seen.resume.returncode == 0, seen.resume.stdout[-3000:] + seen.resume.stderr[-3000:]
     return seen
+
+
+TINY = {"model.hidden_dim": 16, "model.embedding_dim": 16, "train.max_epochs": 1, "train.num_threads": 1,
+        "features.min_positives": 2}
+
+
+@dataclass
+class TinyTrial:
+    cfg: object
+    data: object
+    model: object
+    simulator: Simulator
+
+    def control(self, sessions: int, seed: int):
+        return self.simulator.run(StickyArtist(self.simulator.world.catalog), sessions, seed).sessions
+
+
+@pytest.fixture(scope="session")
+def tiny_trial() -> TinyTrial:
+    world = load_world(defaults.ensure_smoke_world())
+    events = read_logs(defaults.ensure_smoke_logs())
+    cfg = with_overrides(load_experiment_config(defaults.CONFIG_DIR / "train.yaml"), TINY)
+    data = build_training_data(events, world.catalog, cfg.features)
+    model = train(cfg, data, device="cpu").model
+    return TinyTrial(cfg, data, model, Simulator(world))

@@ -8,9 +8,10 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-from search.config import AshaConfig
+from search.config import AshaConfig, SamplerConfig
 from search.results import pareto_mask, ranked
-from search.searcher import FinalOnlyOptunaSearch, base_point, build_scheduler, objective
+from search.searcher import (FinalOnlyOptunaSearch, base_point, build_sampler, build_scheduler, build_searcher,
+                             objective, study_storage)
 from search.space import Param
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -42,11 +43,31 @@ def test_partial_val_loss_is_not_a_result_either():
     assert s._ot_study.trials[0].state == TrialState.PRUNED
 
 
-def test_scheduler_asha_on_val_loss_but_never_for_multi():
-    asha = build_scheduler(objective("score"), AshaConfig(), max_epochs=50)
-    assert isinstance(asha, ASHAScheduler) and asha.metric == "val_loss" and asha._mode == "min"
-    assert isinstance(build_scheduler(objective("multi"), AshaConfig(), 50), FIFOScheduler)
-    assert isinstance(build_scheduler(objective("lift"), AshaConfig(enabled=False), 50), FIFOScheduler)
+def test_scheduler_asha_on_the_rung_lift_but_never_for_multi_or_without_rungs():
+    asha = build_scheduler(objective("score"), AshaConfig(), max_epochs=12)
+    assert isinstance(asha, ASHAScheduler) and asha.metric == "rung_lift" and asha._mode == "max"
+    assert asha._max_t == 13  # the epochs + the final report, so ASHA never cuts the final report
+    assert isinstance(build_scheduler(objective("multi"), AshaConfig(), 12), FIFOScheduler)
+    assert isinstance(build_scheduler(objective("lift"), AshaConfig(enabled=False), 12), FIFOScheduler)
+    assert isinstance(build_scheduler(objective("lift"), AshaConfig(), 12, rungs=False), FIFOScheduler)
+
+
+def test_sampler_tpe_multivariate_grouped_or_random():
+    tpe = build_sampler(SamplerConfig(n_startup_trials=8), seed=3)
+    assert isinstance(tpe, optuna.samplers.TPESampler)
+    assert tpe._multivariate and tpe._group and tpe._n_startup_trials == 8
+    assert isinstance(build_sampler(SamplerConfig(kind="random"), 3), optuna.samplers.RandomSampler)
+
+
+def test_the_study_lives_in_the_experiment_folder(tmp_path):
+    s = build_searcher({"x": Param("uniform", low=0.0, high=1.0)}, objective("score"), seed=0, max_concurrent=2,
+                       start_from={"x": 0.25}, storage=study_storage(tmp_path), study_name="exp")
+    s.set_search_properties(None, None, {})
+    first = s.suggest("t1")
+    assert first == {"x": 0.25}  # the base point first
+    s.on_trial_complete("t1", result={"score": 1.0, "final": True})
+    again = optuna.load_study(study_name="exp", storage=study_storage(tmp_path))
+    assert [t.state for t in again.trials] == [TrialState.COMPLETE] and again.trials[0].params == {"x": 0.25}
 
 
 def test_objectives():

@@ -1,13 +1,16 @@
 """search.space / search.config: the YAML search space is validated before Ray starts."""
+import dataclasses
 from pathlib import Path
 
 import optuna.distributions as od
 import pytest
 
-from model.config import ExperimentConfig, load_experiment_config
+from model.config import ExperimentConfig, flatten, load_experiment_config
 from sim_bridge.configio import ConfigError, with_overrides
 
 from search.config import load_search_config
+from search.searcher import base_point
+from search.serving_tuner import check_serving_search
 from search.space import parse_space, to_optuna, to_tune, touches_features
 
 REPO = Path(__file__).resolve().parents[2]
@@ -16,22 +19,30 @@ BASE = ExperimentConfig()
 
 def test_repo_search_yaml_validates_against_train_yaml():
     scfg = load_search_config(REPO / "configs" / "search.yaml")
-    base = load_experiment_config(scfg.base)
+    base = with_overrides(load_experiment_config(scfg.base), scfg.overrides)
     spec = parse_space(scfg.space, base)
-    required = {"model.hidden_dim", "model.embedding_dim", "train.weight_decay", "train.min_delta",
-                "model.dense_depth", "model.norm", "train.lr", "model.margin", "features.n_negatives"}
+    required = {"model.hidden_dim", "model.embedding_dim", "train.weight_decay", "model.dense_depth",
+                "model.norm", "train.lr", "model.margin", "features.n_negatives", "features.min_positives"}
     assert required <= set(spec)
     assert spec["train.weight_decay"].type == "loguniform"
     assert scfg.eval.sessions >= 10_000
 
 
-def test_repo_focused_i2i_search_fixes_what_it_says():
-    scfg = load_search_config(REPO / "configs" / "search_i2i.yaml")
+def test_the_default_search_holds_what_the_focused_one_found():
+    scfg = load_search_config(REPO / "configs" / "search.yaml")
     base = with_overrides(load_experiment_config(scfg.base), scfg.overrides)
     spec = parse_space(scfg.space, base)
+    # the winning corner is the first trial (the seed's model, min_positives 1, i2i) and in the space
     assert (base.serving.policy, base.features.min_positives) == ("i2i", 1)
-    assert not {"serving.policy", "features.min_positives"} & set(spec)  # fixed, not searched
-    assert {"features.positive_threshold", "serving.skip_artists", "model.norm"} <= set(spec)
+    assert 1 in spec["features.min_positives"].values
+    assert base_point(spec, flatten(dataclasses.asdict(base))) is not None
+    # serving is chosen inside each trial, not by Optuna; rungs and ASHA on by default
+    assert not any(key.startswith("serving.") for key in spec)
+    assert {"indexed", "i2i"} <= set(scfg.serving_search.policies)
+    assert scfg.rungs.enabled and scfg.asha.enabled and scfg.sampler.kind == "tpe"
+    milestones = [scfg.asha.grace_period * scfg.asha.reduction_factor ** i for i in range(3)]
+    assert set(milestones) <= set(scfg.rungs.epochs)  # ASHA judges trials at rungs, on fresh lifts
+    check_serving_search(scfg.serving_search, base.serving)
 
 
 @pytest.mark.parametrize("raw, match", [

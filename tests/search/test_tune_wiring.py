@@ -15,7 +15,7 @@ from ray import tune
 
 from model.config import ExperimentConfig
 from search import cluster, results
-from search.config import SearchConfig
+from search.config import AshaConfig, SearchConfig
 from search.run import make_tuner
 from search.space import parse_space
 from tests.search.fake_trainable import fake_trial
@@ -43,7 +43,8 @@ def _settings(n, seed=3):
 def _tuner(exp_dir, n, resume=False, seed=3, sleep=0.0):
     trainable = tune.with_resources(tune.with_parameters(fake_trial, epochs=2, sleep=sleep), {"cpu": 1})
     spec = parse_space(SPACE, ExperimentConfig())
-    return make_tuner(trainable, exp_dir, _settings(n, seed), SearchConfig(base="-"), ExperimentConfig(), spec, resume)
+    scfg = SearchConfig(base="-", asha=AshaConfig(enabled=False))  # wiring only: every trial runs to its end
+    return make_tuner(trainable, exp_dir, _settings(n, seed), scfg, ExperimentConfig(), spec, resume)
 
 
 def _ran(log: Path, exp_dir: Path) -> list[str]:

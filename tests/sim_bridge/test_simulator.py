@@ -137,3 +137,15 @@ def test_a_failed_run_does_not_leak_state_into_the_next(smoke_world):
         sim.run(Scripted([1, 2, 5000]), 100, seed=4)
     assert sim.run(Random(smoke_world.catalog.n_tracks), 100, seed=4).sessions.equals(clean)
     assert sim.batch(100).is_clear()
+
+
+def test_a_pickled_simulator_keeps_its_start_table_not_its_slot_batches(smoke_world):
+    import pickle
+
+    sim = Simulator(smoke_world)
+    first = sim.run(StickyArtist(smoke_world.catalog), 200, 4).sessions  # builds starts and a batch
+    assert sim._batches
+    copy = pickle.loads(pickle.dumps(sim))
+    assert copy._batches == {} and "starts" in vars(copy)  # the start table travels, the batches do not
+    assert sim._batches  # the original keeps its own
+    assert copy.run(StickyArtist(smoke_world.catalog), 200, 4).sessions.equals(first)
