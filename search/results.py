@@ -181,7 +181,7 @@ def write_summary(frame: pd.DataFrame, obj: Objective, exp_dir: str | Path, head
     cols = ["trial_id", "score", "lift_vs_sticky", "lift_lower", "lift_upper", "time_per_session",
             "val_loss", "epoch", "duration_s"] + (["pareto"] if obj.multi else [])
     cols += [c for c in best.columns if c.startswith("config/")]
-    lines = [f"# Search summary\n", header, f"Objective: `{obj.metric}` ({obj.mode}). "
+    lines = ["# Search summary\n", header, f"Objective: `{obj.metric}` ({obj.mode}). "
              f"Trials: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}.\n"]
     lines.append(_markdown(best[[c for c in cols if c in best.columns]]) if not best.empty else "No finished trials.")
     path = Path(exp_dir) / "summary.md"

@@ -99,7 +99,7 @@ def _check_param(key: str, p: Param) -> None:
         if p.log and p.step != 1:
             raise bad("type 'int' with log: true needs step 1")
     elif p.log or p.step != 1:
-        raise bad(f"'log'/'step' apply to type 'int' only (use 'loguniform' for floats)")
+        raise bad("'log'/'step' apply to type 'int' only (use 'loguniform' for floats)")
 
 
 def _check_key(key: str, p: Param, base: Any) -> None:
