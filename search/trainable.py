@@ -77,7 +77,7 @@ def run_trial(config: dict, *, world: World, data: TrainingData | None, events: 
     result = train(cfg, data, on_epoch=_report_epoch, device=device)
     recs = recommend(result.model, data, k=cfg.serving.k, device=device)
     item_recs = item_recommendations(result.model, data, k=cfg.serving.k, device=device) \
-        if cfg.serving.policy == "i2i" else None
+        if cfg.serving.needs_item_lists else None
     policy = serving_policy(cfg.serving, world.catalog, recs, item_recs)
     metrics = paired_eval(world, control, policy, setup.eval.seed)
     metrics.update(_final_training_metrics(result))

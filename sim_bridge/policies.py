@@ -71,12 +71,17 @@ class StickyArtist:
 
 
 class TopPop:
-    """Uniform over the ``k`` most popular tracks (ties by track id)."""
+    """Uniform over the first ``k`` of ``top``: botify's TopPop, the tracks with the most summed
+    logged listening time (``top_tracks.json``). Without ``top``, the ``k`` highest catalog
+    ``pop`` (ties by track id), named ``toppop_catalog``."""
 
     name = "toppop"
 
-    def __init__(self, catalog: Catalog, k: int = 100):
-        self.top = np.lexsort((np.arange(catalog.n_tracks), -catalog.pop))[:k]
+    def __init__(self, catalog: Catalog, k: int = 100, top: np.ndarray | None = None):
+        if top is None:
+            self.name = "toppop_catalog"
+            top = np.lexsort((np.arange(catalog.n_tracks), -catalog.pop))
+        self.top = np.asarray(top, dtype=np.int64)[:k]
 
     def recommend(self, batch, slots, u):
         return self.top[(u * len(self.top)).astype(np.int64)]
@@ -184,13 +189,16 @@ class Oracle:
         return best
 
 
-BASELINES = ("random", "sticky_artist", "sticky_artist_exclusive", "toppop")
+BASELINES = ("random", "sticky_artist", "sticky_artist_exclusive", "toppop", "toppop_catalog")
 
 
 def make_policy(spec: str, world) -> Policy:
-    """Build a policy from its CLI spec: a name, ``indexed:RECS.json`` / ``sequential:RECS.json``
-    (per-user lists) or ``i2i:ITEM_RECS.json[:LIKE:SKIP]`` (per-track lists, served session-aware
-    with like_threshold LIKE and skip_artists SKIP; default 0.5 and 1)."""
+    """Build a policy from its CLI spec: a name, ``toppop[:TOP_TRACKS.json]`` (logged TopPop: the
+    world folder's ``top_tracks.json`` or the file given), ``toppop_catalog[:K]``,
+    ``indexed:RECS.json`` / ``sequential:RECS.json`` (per-user lists), or per-track lists served
+    by botify's rules (``contextual:ITEM_RECS.json``, ``botify_i2i:ITEM_RECS.json``) or by our
+    session-aware rule ``i2i:ITEM_RECS.json[:LIKE:SKIP]`` (like_threshold LIKE and skip_artists
+    SKIP; default 0.5 and 1)."""
     catalog = world.catalog
     name, _, arg = spec.partition(":")
     if name == "random" and not arg:
@@ -200,7 +208,15 @@ def make_policy(spec: str, world) -> Policy:
     if name == "sticky_artist_exclusive" and not arg:
         return StickyArtist(catalog, exclude_previous=True)
     if name == "toppop":
+        return TopPop(catalog, top=_logged_top(arg, world))
+    if name == "toppop_catalog":
         return TopPop(catalog, int(arg) if arg else 100)
+    if name in ("contextual", "botify_i2i") and arg:
+        from sim_bridge.botify_rules import BotifyI2I, Contextual
+        from sim_bridge.recfile import read_item_recs
+
+        cls = Contextual if name == "contextual" else BotifyI2I
+        return cls(read_item_recs(Path(arg)), catalog.n_tracks)
     if name == "oracle" and not arg:
         return Oracle(world)
     if name == "i2i" and arg:
@@ -217,8 +233,25 @@ def make_policy(spec: str, world) -> Policy:
         return cls(recs, catalog.n_tracks)
     raise ValueError(
         f"unknown policy '{spec}': expected one of {', '.join(BASELINES)}, oracle, "
-        "indexed:RECS.json, sequential:RECS.json, i2i:ITEM_RECS.json[:LIKE:SKIP]"
+        "indexed:RECS.json, sequential:RECS.json, contextual:ITEM_RECS.json, botify_i2i:ITEM_RECS.json, "
+        "i2i:ITEM_RECS.json[:LIKE:SKIP]"
     )
+
+
+def _logged_top(arg: str, world) -> np.ndarray:
+    """``toppop``'s tracks: the file given, else the world's ``top_tracks.json``."""
+    if arg:
+        from sim_bridge.top_tracks import read_top_tracks
+
+        top = read_top_tracks(Path(arg))
+    elif getattr(world, "top_tracks", None) is not None:
+        top = world.top_tracks
+    else:
+        raise ValueError("policy 'toppop' serves logged top tracks, but this world folder has no top_tracks.json: "
+                         "use toppop:TOP_TRACKS.json or toppop_catalog (the catalog's pop)")
+    if top.max() >= world.catalog.n_tracks:
+        raise ValueError(f"policy 'toppop': top tracks name tracks outside the catalog 0..{world.catalog.n_tracks - 1}")
+    return top
 
 
 def _i2i_arg(arg: str) -> tuple[str, dict]:
