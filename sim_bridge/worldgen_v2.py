@@ -5,12 +5,16 @@ What it reproduces, by construction:
 * users hold exactly ``n_interests`` distinct interests, drawn from a mild log-normal taste
   weight per track that is independent of popularity (so ~21k distinct interest tracks over
   30k slots and a handful of users at most per track, as in the course's ``users.json``);
+  each interest comes with probability ``interest_coherence`` from the user's home taste
+  cluster (drawn ∝ the cluster's taste weight, so every track's marginal chance is unchanged)
+  — how coherent a listener's tastes are, which the course's marginal statistics leave free;
 * artist sizes: a share ``single_artist_share`` of artists has one track, the others
   ``2 + multinomial(log-normal weights)`` (median 1, 90th percentile ≈ 11, largest ≈ 80 for
   11,500 artists over 50,000 tracks);
-* genre is a coarse public label derived from a latent cluster (one genre dominant, often
-  missing, sometimes wrong) and is **not** an input of the embedding: the label has its own
-  random stream, so changing any genre setting leaves ``tracks.npy`` byte-identical;
+* genre is a coarse public label derived from the artist's latent taste cluster (clusters have
+  Zipf sizes and map onto genres in contiguous blocks, so one genre dominates; the label is
+  often missing, sometimes wrong) and is **not** an input of the embedding: the label has its
+  own random stream, so changing any genre setting leaves ``tracks.npy`` byte-identical;
 * the hidden embedding has latent taste clusters, artists and tracks, plus a component on
   one shared direction ``u`` whose size varies per track (log-normal, spread ``hub_sigma``):
   a few broadly liked "hub" tracks, as collaborative-filtering embeddings tend to have::
@@ -50,6 +54,7 @@ class WorldGenV2Config:
     n_users: int = 10_000
     n_interests: int = 3
     interest_sigma: float = 0.55
+    interest_coherence: float = 0.0
     n_artists: int = 11_500
     single_artist_share: float = 0.56
     artist_size_sigma: float = 0.7
@@ -58,8 +63,8 @@ class WorldGenV2Config:
     hub_pop_coupling: float = 0.0
     pop_scale: float = 1000.0
     n_clusters: int = 60
+    cluster_zipf: float = 1.0
     n_genres: int = 15
-    genre_zipf: float = 1.2
     genre_noise: float = 0.2
     missing_genre_share: float = 0.4
     hub_m0: float = 0.65
@@ -79,7 +84,7 @@ class WorldGenV2Config:
             raise ValueError(f"dim must be >= 2, got {self.dim}")
         if self.n_interests > self.n_tracks:
             raise ValueError(f"n_interests ({self.n_interests}) must be <= n_tracks ({self.n_tracks})")
-        for name in ("single_artist_share", "genre_noise", "missing_genre_share"):
+        for name in ("single_artist_share", "genre_noise", "missing_genre_share", "interest_coherence"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         n_single = round(self.single_artist_share * self.n_artists)
@@ -96,12 +101,14 @@ def generate_world_v2(cfg: WorldGenV2Config) -> World:
     """Generate a v2 world; the same config (seed included) gives the same arrays."""
     rng = dict(zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(5))))
     track_artist = artist_of_tracks(cfg, rng["artists"])
-    artist_cluster = rng["artists"].integers(cfg.n_clusters, size=cfg.n_artists)
+    shares = 1.0 / np.arange(1, cfg.n_clusters + 1) ** cfg.cluster_zipf
+    artist_cluster = rng["artists"].choice(cfg.n_clusters, size=cfg.n_artists, p=shares / shares.sum())
     xi = rng["embedding"].normal(size=cfg.n_tracks)  # hub score of each track
     pop = _popularity(cfg, rng["popularity"], track_artist, xi)
     embeddings = _embeddings(cfg, rng["embedding"], artist_cluster[track_artist], track_artist, xi)
     genre = _genre_labels(cfg, rng["genre"], artist_cluster, track_artist)
-    return World(_catalog(cfg, track_artist, genre, pop), embeddings, _users(cfg, rng["users"]))
+    users = _users(cfg, rng["users"], artist_cluster[track_artist])
+    return World(_catalog(cfg, track_artist, genre, pop), embeddings, users)
 
 
 def artist_of_tracks(cfg: WorldGenV2Config, rng: np.random.Generator) -> np.ndarray:
@@ -140,14 +147,13 @@ def _embeddings(cfg, rng, track_cluster, track_artist, xi) -> np.ndarray:
 
 
 def _genre_labels(cfg, rng, artist_cluster, track_artist) -> np.ndarray:
-    """Coarse label: the cluster's genre (Zipf shares), a random genre for a ``genre_noise``
-    share of artists, missing for a ``missing_genre_share`` share of tracks."""
-    shares = 1.0 / np.arange(1, cfg.n_genres + 1) ** cfg.genre_zipf
-    shares /= shares.sum()
-    cluster_genre = rng.choice(cfg.n_genres, size=cfg.n_clusters, p=shares)
+    """Coarse label: clusters map onto genres in contiguous blocks (the largest clusters share
+    genre 0); a ``genre_noise`` share of artists gets another artist's genre; a
+    ``missing_genre_share`` share of tracks has none."""
+    cluster_genre = np.arange(cfg.n_clusters) * cfg.n_genres // cfg.n_clusters
     artist_genre = cluster_genre[artist_cluster]
     noisy = rng.random(cfg.n_artists) < cfg.genre_noise
-    artist_genre[noisy] = rng.choice(cfg.n_genres, size=int(noisy.sum()), p=shares)
+    artist_genre[noisy] = artist_genre[rng.integers(cfg.n_artists, size=int(noisy.sum()))]
     names = np.array([f"genre_{g:02d}" for g in range(cfg.n_genres)], dtype=object)
     genre = names[artist_genre[track_artist]]
     genre[rng.random(cfg.n_tracks) < cfg.missing_genre_share] = None
@@ -165,23 +171,33 @@ def _catalog(cfg, track_artist, genre, pop) -> Catalog:
     }))
 
 
-def distinct_interests(rng: np.random.Generator, weights: np.ndarray, n_users: int, k: int) -> np.ndarray:
-    """[n_users, k] track ids ∝ ``weights``, distinct within each row (rows with a repeat redrawn)."""
-    p = weights / weights.sum()
-    out = rng.choice(len(p), size=(n_users, k), p=p)
-    while True:
-        srt = np.sort(out, axis=1)
-        bad = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
-        if not bad.any():
-            return out
-        out[bad] = rng.choice(len(p), size=(int(bad.sum()), k), p=p)
+def distinct_interests(rng: np.random.Generator, weights: np.ndarray, cluster: np.ndarray, coherence: float,
+                       n_users: int, k: int) -> np.ndarray:
+    """[n_users, k] track ids, each ∝ ``weights`` overall; with probability ``coherence`` a slot
+    is drawn within the user's home cluster instead. Rows with a repeat are redrawn."""
+    order = np.argsort(cluster, kind="stable")  # tracks grouped by cluster
+    cum = np.cumsum(weights[order])
+    n_clusters = int(cluster.max()) + 1
+    mass = np.bincount(cluster, weights=weights, minlength=n_clusters)
+    start = np.concatenate([[0.0], np.cumsum(mass)[:-1]])
+    out = np.zeros((n_users, k), dtype=np.int64)
+    todo = np.arange(n_users)
+    while len(todo):
+        home = rng.choice(n_clusters, size=len(todo), p=mass / mass.sum())
+        inside = rng.random((len(todo), k)) < coherence
+        u = rng.random((len(todo), k))
+        target = np.where(inside, start[home][:, None] + u * mass[home][:, None], u * cum[-1])
+        out[todo] = order[np.minimum(np.searchsorted(cum, target, side="right"), len(cum) - 1)]
+        srt = np.sort(out[todo], axis=1)
+        todo = todo[(srt[:, 1:] == srt[:, :-1]).any(axis=1)]
+    return out
 
 
-def _users(cfg: WorldGenV2Config, rng: np.random.Generator) -> Users:
+def _users(cfg: WorldGenV2Config, rng: np.random.Generator, track_cluster: np.ndarray) -> Users:
     """Distinct interests by taste weight (not popularity); bias ~ U(0, high); sharpness U(1, 2)^±1."""
     n = cfg.n_users
     taste = np.exp(cfg.interest_sigma * rng.normal(size=cfg.n_tracks))
-    interests = distinct_interests(rng, taste, n, cfg.n_interests)
+    interests = distinct_interests(rng, taste, track_cluster, cfg.interest_coherence, n, cfg.n_interests)
     bias = rng.uniform(0.0, cfg.consume_bias_high, size=n)
     sign = rng.choice([-1.0, 1.0], size=n)
     sharpness = rng.uniform(1.0, 2.0, size=n) ** sign
