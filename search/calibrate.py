@@ -69,6 +69,7 @@ class CalibrateConfig:
     ab_sessions: int = 8_000  # the seed table's
     ab_seed: int = 808_000  # the seed table's
     logging_sessions: int = 0  # 0: configs/logging.yaml's
+    logging_arms: list[str] = field(default_factory=list)  # empty: configs/logging.yaml's
     gate_pct: float = 6.0
     space: dict[str, Any] = field(default_factory=dict)
     smoke: SmokeSettings = field(default_factory=SmokeSettings)
@@ -86,8 +87,8 @@ def distance(measured: dict[str, float], variants: list[str]) -> float:
     return math.sqrt(sum(t * t for t in terms) / len(terms))
 
 
-def simulate_default_logs(world, sessions: int, out: Path):
-    """The default logging run on ``world`` (``sessions`` > 0 overrides its size) → events."""
+def simulate_default_logs(world, sessions: int, out: Path, arms: list[str] | None = None):
+    """The default logging run on ``world`` (``sessions`` > 0 / ``arms`` override it) → events."""
     from sim_bridge.defaults import DEFAULT_LOGGING_CONFIG, LoggingConfig
     from sim_bridge.logging_run import simulate_logs_of
     from sim_bridge.logs import read_logs
@@ -95,6 +96,8 @@ def simulate_default_logs(world, sessions: int, out: Path):
     cfg = load_yaml(DEFAULT_LOGGING_CONFIG, LoggingConfig)
     if sessions:
         cfg = dataclasses.replace(cfg, sessions=sessions)
+    if arms:
+        cfg = dataclasses.replace(cfg, arms=list(arms))
     simulate_logs_of(world, cfg, out)
     return read_logs(out)
 
@@ -108,7 +111,8 @@ def evaluate_world(world_cfg, settings: CalibrateConfig, smoke: bool = False) ->
 
     world = build_world(world_cfg)
     with tempfile.TemporaryDirectory(prefix="calibrate-") as tmp:
-        events = simulate_default_logs(world, settings.logging_sessions, Path(tmp) / "logs.parquet")
+        events = simulate_default_logs(world, settings.logging_sessions, Path(tmp) / "logs.parquet",
+                                       settings.logging_arms)
     world = dataclasses.replace(world, top_tracks=top_tracks_by_time(events))
     rows = measure_baselines(world, settings.baseline_sessions, settings.baseline_seed)
     measured = {name.removesuffix("_catalog"): row["time"] for name, row in rows.items()}

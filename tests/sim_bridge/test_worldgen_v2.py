@@ -105,14 +105,15 @@ def test_embedding_is_not_built_from_the_genre_label(tmp_path, small):
     assert not filecmp.cmp(tmp_path / "tracks.json", tmp_path / "base" / "tracks.json", shallow=False)
 
 
-def test_hub_spread_widens_the_shared_component():
-    flat = build_world(dataclasses.replace(SMALL, hub_sigma=0.0)).embeddings
-    hubs = build_world(dataclasses.replace(SMALL, hub_sigma=1.0)).embeddings
-    # the shared direction is the mean embedding's; its projections spread with hub_sigma
-    def spread(e):
-        u = e.mean(axis=0) / np.linalg.norm(e.mean(axis=0))
-        return np.std(e @ u)
-    assert spread(hubs) > 2 * spread(flat)
+def test_hub_spread_is_the_shared_components_log_normal_spread():
+    # with the other components switched off, e = h·u and |e| = h = hub_m0 · lognormal(hub_sigma)
+    only_hubs = dict(cluster_scale=0.0, artist_scale=0.0, track_scale=0.0, hub_sigma=0.8)
+    norms = np.linalg.norm(build_world(dataclasses.replace(SMALL, **only_hubs)).embeddings, axis=1)
+    se = 0.8 / np.sqrt(SMALL.n_tracks)  # SE of the mean and (about) of the SD of log h
+    assert abs(np.log(norms).std() - 0.8) < 4 * se
+    assert abs(np.log(norms).mean() - (np.log(SMALL.hub_m0) - 0.8**2 / 2)) < 4 * se
+    flat = build_world(dataclasses.replace(SMALL, **{**only_hubs, "hub_sigma": 0.0})).embeddings
+    assert np.allclose(np.linalg.norm(flat, axis=1), SMALL.hub_m0, rtol=1e-5)
 
 
 def test_listener_parameters_as_the_courses(small):
