@@ -189,6 +189,18 @@ class Oracle:
         return best
 
 
+def catalog_item_lists(world, k: int = 20) -> dict[int, np.ndarray]:
+    """Per-track lists of the ``k`` nearest tracks by cosine of the hidden embeddings — the kind
+    of item-to-item file a course ships with its catalog (made from its own embeddings). Reads
+    hidden truth: for simulated logging runs, like the oracle."""
+    from sim_bridge.starts import nearest_by_inner_product
+
+    emb = world.embeddings / np.linalg.norm(world.embeddings, axis=1, keepdims=True)
+    near = nearest_by_inner_product(emb, np.arange(len(emb)), k + 1)
+    not_self = near != np.arange(len(emb))[:, None]
+    return {t: row[keep][:k] for t, (row, keep) in enumerate(zip(near, not_self))}
+
+
 BASELINES = ("random", "sticky_artist", "sticky_artist_exclusive", "toppop", "toppop_catalog")
 
 
@@ -219,6 +231,10 @@ def make_policy(spec: str, world) -> Policy:
         return cls(read_item_recs(Path(arg)), catalog.n_tracks)
     if name == "oracle" and not arg:
         return Oracle(world)
+    if name == "contextual_catalog":
+        from sim_bridge.botify_rules import Contextual
+
+        return Contextual(catalog_item_lists(world, int(arg) if arg else 20), catalog.n_tracks)
     if name == "i2i" and arg:
         from sim_bridge.recfile import read_item_recs
         from sim_bridge.session_aware import ItemToItem
@@ -232,7 +248,7 @@ def make_policy(spec: str, world) -> Policy:
         cls = Indexed if name == "indexed" else Sequential
         return cls(recs, catalog.n_tracks)
     raise ValueError(
-        f"unknown policy '{spec}': expected one of {', '.join(BASELINES)}, oracle, "
+        f"unknown policy '{spec}': expected one of {', '.join(BASELINES)}, oracle, contextual_catalog[:K], "
         "indexed:RECS.json, sequential:RECS.json, contextual:ITEM_RECS.json, botify_i2i:ITEM_RECS.json, "
         "i2i:ITEM_RECS.json[:LIKE:SKIP]"
     )
