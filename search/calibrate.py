@@ -2,7 +2,8 @@
 
 A Ray Tune search (Optuna, one trial at a time) over a world generator's free parameters
 (``configs/calibrate.yaml``: the base world config, the space, the targets' settings). Each
-trial generates the world, simulates its default logging run (``configs/logging.yaml``), takes
+trial generates the world, simulates its default logging run (the world config's ``logging:``
+section, else ``configs/logging.yaml``), takes
 its logged TopPop and measures
 
 * the three baselines as the course did (``sim_bridge.calibration``, paired sessions):
@@ -87,13 +88,12 @@ def distance(measured: dict[str, float], variants: list[str]) -> float:
     return math.sqrt(sum(t * t for t in terms) / len(terms))
 
 
-def simulate_default_logs(world, sessions: int, out: Path, arms: list[str] | None = None):
-    """The default logging run on ``world`` (``sessions`` > 0 / ``arms`` override it) → events."""
-    from sim_bridge.defaults import DEFAULT_LOGGING_CONFIG, LoggingConfig
+def simulate_default_logs(world, logging, sessions: int, out: Path, arms: list[str] | None = None):
+    """The world's logging run ``logging`` on ``world`` (``sessions`` > 0 / ``arms`` override it) → events."""
     from sim_bridge.logging_run import simulate_logs_of
     from sim_bridge.logs import read_logs
 
-    cfg = load_yaml(DEFAULT_LOGGING_CONFIG, LoggingConfig)
+    cfg = logging
     if sessions:
         cfg = dataclasses.replace(cfg, sessions=sessions)
     if arms:
@@ -102,7 +102,7 @@ def simulate_default_logs(world, sessions: int, out: Path, arms: list[str] | Non
     return read_logs(out)
 
 
-def evaluate_world(world_cfg, settings: CalibrateConfig, smoke: bool = False) -> dict[str, float]:
+def evaluate_world(world_cfg, logging, settings: CalibrateConfig, smoke: bool = False) -> dict[str, float]:
     """Measure one world: baselines, then (past the gate) the seed table's rows; + ``distance``."""
     from sim_bridge.top_tracks import top_tracks_by_time
     from sim_bridge.worldgen import build_world
@@ -111,7 +111,7 @@ def evaluate_world(world_cfg, settings: CalibrateConfig, smoke: bool = False) ->
 
     world = build_world(world_cfg)
     with tempfile.TemporaryDirectory(prefix="calibrate-") as tmp:
-        events = simulate_default_logs(world, settings.logging_sessions, Path(tmp) / "logs.parquet",
+        events = simulate_default_logs(world, logging, settings.logging_sessions, Path(tmp) / "logs.parquet",
                                        settings.logging_arms)
     world = dataclasses.replace(world, top_tracks=top_tracks_by_time(events))
     rows = measure_baselines(world, settings.baseline_sessions, settings.baseline_seed)
@@ -130,18 +130,21 @@ def evaluate_world(world_cfg, settings: CalibrateConfig, smoke: bool = False) ->
     return out
 
 
-def _trial(config: dict, base, settings: CalibrateConfig, smoke: bool) -> None:
+def _trial(config: dict, base, logging, settings: CalibrateConfig, smoke: bool) -> None:
     import torch
     from ray import tune
 
     torch.set_num_threads(1)  # the cores are shared: one trial, one thread
-    tune.report(evaluate_world(with_overrides(base, config), settings, smoke))
+    tune.report(evaluate_world(with_overrides(base, config), logging, settings, smoke))
 
 
-def load_settings(path: Path, smoke: bool) -> tuple[CalibrateConfig, Any, dict]:
-    """Settings, the base world config (smoke overrides applied) and the parsed space."""
+def load_settings(path: Path, smoke: bool) -> tuple[CalibrateConfig, Any, Any, dict]:
+    """Settings, the base world config (smoke overrides applied), its logging run, the parsed space."""
+    from sim_bridge.defaults import logging_config
+
     settings = load_yaml(path, CalibrateConfig)
     base = load_world_config(path.parent / settings.world)
+    logging = logging_config(path.parent / settings.world)
     if smoke:
         s = settings.smoke
         settings = dataclasses.replace(settings, num_samples=s.num_samples, logging_sessions=s.logging_sessions,
@@ -158,7 +161,7 @@ def load_settings(path: Path, smoke: bool) -> tuple[CalibrateConfig, Any, dict]:
         space = parse_space(settings.space, base=base)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    return settings, base, space
+    return settings, base, logging, space
 
 
 def run(args: argparse.Namespace) -> tuple[pd.DataFrame, Any]:
@@ -168,14 +171,15 @@ def run(args: argparse.Namespace) -> tuple[pd.DataFrame, Any]:
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
-    settings, base, space = load_settings(args.config, args.smoke)
+    settings, base, logging, space = load_settings(args.config, args.smoke)
     samples = args.num_samples or settings.num_samples
     searcher = ConcurrencyLimiter(OptunaSearch(space=to_optuna(space), metric="distance", mode="min",
                                                seed=settings.seed), max_concurrent=1)
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=True)
     try:
         tuner = tune.Tuner(
-            tune.with_resources(tune.with_parameters(_trial, base=base, settings=settings, smoke=args.smoke),
+            tune.with_resources(tune.with_parameters(_trial, base=base, logging=logging, settings=settings,
+                                                      smoke=args.smoke),
                                 {"cpu": 1}),
             tune_config=tune.TuneConfig(search_alg=searcher, num_samples=samples),
             run_config=tune.RunConfig(storage_path=str(args.out.resolve() / "ray"), name="calibrate",

@@ -64,6 +64,7 @@ def use_world_config(path: str | Path | None) -> None:
     """Make ``path`` the built-in world for this process (what ``--world-config`` does)."""
     if path is not None:
         load_world_config(path)  # fail now, with the file's name, not deep inside a run
+        logging_config(path)
         os.environ[WORLD_CONFIG_ENV] = str(Path(path).resolve())
 
 
@@ -110,15 +111,28 @@ def ensure_top_tracks(world_dir: Path, logs: Path) -> None:
     stamp.touch()
 
 
+def logging_config(world_config: str | Path) -> LoggingConfig:
+    """The world's default logging run: its config's ``logging:`` section, else ``configs/logging.yaml``."""
+    from sim_bridge.configio import ConfigError, from_dict, read_yaml
+
+    section = read_yaml(world_config).get("logging")
+    if section is None:
+        return load_yaml(DEFAULT_LOGGING_CONFIG, LoggingConfig)
+    try:
+        return from_dict(LoggingConfig, section, prefix="logging")
+    except ConfigError as exc:
+        raise ConfigError(f"{world_config}: {exc}") from None
+
+
 def ensure_default_world() -> Path:
     """The built-in world's folder, with its default logs and ``top_tracks.json``."""
     world_dir = ensure_world(load_world_config(world_config_path()))
-    ensure_top_tracks(world_dir, ensure_logs(world_dir, load_yaml(DEFAULT_LOGGING_CONFIG, LoggingConfig)))
+    ensure_top_tracks(world_dir, ensure_logs(world_dir, logging_config(world_config_path())))
     return world_dir
 
 
 def ensure_default_logs() -> Path:
-    return ensure_logs(ensure_default_world(), load_yaml(DEFAULT_LOGGING_CONFIG, LoggingConfig))
+    return ensure_logs(ensure_default_world(), logging_config(world_config_path()))
 
 
 def ensure_smoke_world() -> Path:

@@ -71,10 +71,13 @@ GENERATORS = ("v1", "v2")
 
 
 def load_world_config(path: str | Path):
-    """A world config file → its generator's dataclass (``generator: v1 | v2``; v1 if absent)."""
+    """A world config file → its generator's dataclass (``generator: v1 | v2``; v1 if absent).
+
+    An optional ``logging:`` section (the world's default logging run) is not the generator's:
+    ``sim_bridge.defaults`` reads it."""
     from sim_bridge.worldgen_v2 import WorldGenV2Config
 
-    data = read_yaml(path)
+    data = {k: v for k, v in read_yaml(path).items() if k != "logging"}
     generator = data.get("generator", "v1")
     if generator not in GENERATORS:
         raise ConfigError(f"{path}: generator: expected one of {', '.join(GENERATORS)}, got {generator!r}")
