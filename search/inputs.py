@@ -40,7 +40,7 @@ def resolve_paths(world: str | None, logs: str | None, smoke: bool) -> tuple[Pat
     if world is not None and logs is None:  # the built-in logs belong to the built-in world
         raise SystemExit("--world needs --logs: training logs from that world, e.g. python -m sim_bridge "
                          f"simulate --world {world} --experiment logging "
-                         "--arms C=random,T1=sticky_artist,T2=toppop --sessions 60000 --out logs.parquet")
+                         "--arms C=random,T1=sticky_artist,T2=toppop_catalog --sessions 60000 --out logs.parquet")
     if world is None:
         world = defaults.ensure_smoke_world() if smoke else defaults.ensure_default_world()
     if logs is None:

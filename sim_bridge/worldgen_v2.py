@@ -60,17 +60,17 @@ class WorldGenV2Config:
     artist_size_sigma: float = 0.7
     artist_pop_sigma: float = 1.0
     track_pop_sigma: float = 1.0
-    hub_pop_coupling: float = 0.36
+    hub_pop_coupling: float = 0.45
     pop_scale: float = 1000.0
     n_clusters: int = 15
     cluster_zipf: float = 1.0
     n_genres: int = 15
     genre_noise: float = 0.2
     missing_genre_share: float = 0.4
-    hub_m0: float = 0.36
+    hub_m0: float = 0.33
     hub_sigma: float = 0.8
     cluster_scale: float = 1.5
-    artist_scale: float = 3.1
+    artist_scale: float = 3.25
     track_scale: float = 1.5
     consume_bias_high: float = 10.0
 
