@@ -60,7 +60,7 @@ class WorldGenV2Config:
     artist_size_sigma: float = 0.7
     artist_pop_sigma: float = 1.0
     track_pop_sigma: float = 1.0
-    hub_pop_coupling: float = 0.45
+    hub_pop_coupling: float = 0.2
     pop_scale: float = 1000.0
     n_clusters: int = 15
     cluster_zipf: float = 1.0
