@@ -87,7 +87,7 @@ def check_args(args: argparse.Namespace) -> None:
     if args.world is not None and args.logs is None:  # the built-in logs belong to the built-in world
         raise SearchError(f"--world needs --logs: training logs from that world, e.g. python -m sim_bridge "
                           f"simulate --world {args.world} --experiment logging "
-                          "--arms C=random,T1=sticky_artist,T2=toppop --sessions 60000 --out logs.parquet")
+                          "--arms C=random,T1=sticky_artist,T2=toppop_catalog --sessions 60000 --out logs.parquet")
 
 
 def experiment_dir(args) -> Path:

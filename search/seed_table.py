@@ -124,6 +124,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--logs", type=Path, default=None, help="training logs (default: the built-in world's)")
     p.add_argument("--world", type=Path, default=None, help="world folder (default: the built-in world)")
+    p.add_argument("--world-config", type=Path, default=None,
+                   help="the built-in world's generator YAML (default configs/world.yaml; e.g. configs/world_v1.yaml)")
     p.add_argument("--sessions", type=int, default=8_000, help="A/B size in sessions (default 8000, the seed's)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"first simulation seed, +index per variant "
                                                                    f"(default {DEFAULT_SEED})")
@@ -153,6 +155,8 @@ def inputs(args: argparse.Namespace) -> tuple[Path, Path]:
     """``--world``/``--logs`` or the built-in (smoke) world and its logs."""
     from sim_bridge import defaults
 
+    if not args.smoke:
+        defaults.use_world_config(args.world_config)
     world = args.world or Path(defaults.ensure_smoke_world() if args.smoke else defaults.ensure_default_world())
     logs = args.logs or Path(defaults.ensure_smoke_logs() if args.smoke else defaults.ensure_default_logs())
     for flag, path in (("--world", world), ("--logs", logs)):

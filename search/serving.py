@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.serving import ServingConfig
+from model.serving import ITEM_LIST_POLICIES, ServingConfig
+from sim_bridge.botify_rules import BotifyI2I, Contextual
 from sim_bridge.catalog import Catalog
 from sim_bridge.policies import Indexed, Policy, Sequential
 from sim_bridge.session_aware import ItemToItem
@@ -18,9 +19,10 @@ POLICY_KNOBS = {
     "indexed": ("k",),
     "sequential": ("k",),
     "i2i": ("k", "like_threshold", "skip_artists"),
+    "contextual": ("k",),
+    "botify_i2i": ("k",),
 }
 USER_LIST_POLICIES = ("indexed", "sequential")  # served from per-user lists only
-ITEM_LIST_POLICIES = ("i2i",)  # served from per-track lists only
 
 
 def knobs_of(policy: str, knobs: list[str]) -> list[str]:
@@ -41,13 +43,18 @@ def needs_user_lists(policy: str) -> bool:
 
 def serving_policy(cfg: ServingConfig, catalog: Catalog, user_recs: dict[int, np.ndarray],
                    item_recs: dict[int, np.ndarray] | None = None) -> Policy:
-    """indexed / sequential over per-user lists, or session-aware i2i over per-track lists."""
+    """indexed / sequential over per-user lists; i2i (ours), contextual or botify_i2i (botify's
+    rules) over per-track lists."""
     if cfg.policy == "indexed":
         return Indexed(user_recs, catalog.n_tracks)
     if cfg.policy == "sequential":
         return Sequential(user_recs, catalog.n_tracks)
     if item_recs is None:
-        raise ValueError("serving.policy 'i2i' needs per-track lists (item_recommendations)")
+        raise ValueError(f"serving.policy '{cfg.policy}' needs per-track lists (item_recommendations)")
+    if cfg.policy == "contextual":
+        return Contextual(item_recs, catalog.n_tracks)
+    if cfg.policy == "botify_i2i":
+        return BotifyI2I(item_recs, catalog.n_tracks)
     return ItemToItem(item_recs, catalog, cfg.like_threshold, cfg.skip_artists)
 
 

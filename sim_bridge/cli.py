@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _world_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--world", type=Path, help="world folder (default: the built-in world, generated once and cached)")
+    p.add_argument("--world-config", type=Path, help="the built-in world's generator YAML (default: configs/world.yaml; "
+                                                     "configs/world_v1.yaml for world v1)")
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:

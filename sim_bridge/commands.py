@@ -9,26 +9,27 @@ from pathlib import Path
 from sim_bridge import abtest
 from sim_bridge import columns as C
 from sim_bridge.atomic import check_output_file
-from sim_bridge.configio import load_yaml
-from sim_bridge.defaults import DEFAULT_WORLD_CONFIG, ensure_default_world
+from sim_bridge.defaults import ensure_default_world, use_world_config, world_config_path
 from sim_bridge.experiment import simulate_experiment
 from sim_bridge.policies import make_policy
 from sim_bridge.simulator import SimConfig, Simulator
 from sim_bridge.world import load_world, save_world
-from sim_bridge.worldgen import WorldGenConfig, generate_world
+from sim_bridge.worldgen import build_world, load_world_config
 
 
 def world(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out}: folder is not empty; choose a new folder (nothing was overwritten)")
-    config = load_yaml(args.config or DEFAULT_WORLD_CONFIG, WorldGenConfig)
-    save_world(generate_world(config), out)
+    config = load_world_config(args.config or world_config_path())
+    save_world(build_world(config), out)
     print(f"wrote {config.n_tracks} tracks and {config.n_users} users to {out}")
     return 0
 
 
 def _simulator(args: argparse.Namespace) -> Simulator:
+    if args.world is None:
+        use_world_config(args.world_config)
     folder = args.world or ensure_default_world()
     return Simulator(load_world(folder), SimConfig(max_steps=args.max_steps))
 

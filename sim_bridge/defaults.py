@@ -1,8 +1,12 @@
 """The built-in default world and its training logs: generated once, cached on disk.
 
 Cache root: ``$BOTIFY_TUNE_CACHE`` or ``~/.cache/botify-tune``. Each world lives in a folder
-named by a digest of its generator config, so a changed config never reuses stale files;
-its training logs (a simulated logging run, ``configs/logging.yaml``) sit beside it.
+named by a digest of its generator config (the generator's name included, so v1 and v2 worlds
+never share a folder); its training logs (a simulated logging run, ``configs/logging.yaml``) and
+their ``top_tracks.json`` sit beside it.
+
+The built-in world is ``configs/world.yaml``; ``$BOTIFY_TUNE_WORLD_CONFIG`` (what the
+``--world-config`` flags set) names another world config, e.g. ``configs/world_v1.yaml``.
 """
 from __future__ import annotations
 
@@ -16,12 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sim_bridge.configio import load_yaml
-from sim_bridge.worldgen import WorldGenConfig, generate_world
+from sim_bridge.world import TOP_TRACKS_JSON as TOP_TRACKS
+from sim_bridge.worldgen import build_world, load_world_config
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 DEFAULT_WORLD_CONFIG = CONFIG_DIR / "world.yaml"
 SMOKE_WORLD_CONFIG = CONFIG_DIR / "smoke_world.yaml"
 DEFAULT_LOGGING_CONFIG = CONFIG_DIR / "logging.yaml"
+WORLD_CONFIG_ENV = "BOTIFY_TUNE_WORLD_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,7 @@ class LoggingConfig:
     """The logging run that produces the model's training data (an A/B of baselines)."""
 
     experiment: str = "logging"
-    arms: list[str] = field(default_factory=lambda: ["random", "sticky_artist", "toppop"])
+    arms: list[str] = field(default_factory=lambda: ["random", "sticky_artist", "toppop_catalog"])
     sessions: int = 60_000
     seed: int = 2023
 
@@ -49,7 +55,20 @@ def _digest(config) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def ensure_world(config: WorldGenConfig, name: str = "world") -> Path:
+def world_config_path() -> Path:
+    """The built-in world's config: ``$BOTIFY_TUNE_WORLD_CONFIG`` or ``configs/world.yaml``."""
+    return Path(os.environ.get(WORLD_CONFIG_ENV) or DEFAULT_WORLD_CONFIG)
+
+
+def use_world_config(path: str | Path | None) -> None:
+    """Make ``path`` the built-in world for this process (what ``--world-config`` does)."""
+    if path is not None:
+        load_world_config(path)  # fail now, with the file's name, not deep inside a run
+        logging_config(path)
+        os.environ[WORLD_CONFIG_ENV] = str(Path(path).resolve())
+
+
+def ensure_world(config, name: str = "world") -> Path:
     """Folder of the world generated from ``config`` (generated on first use)."""
     folder = cache_root() / f"{name}-{_digest(config)}"
     if not (folder / "users.json").is_file():
@@ -58,7 +77,7 @@ def ensure_world(config: WorldGenConfig, name: str = "world") -> Path:
         print(f"generating {name} (seed {config.seed}, {config.n_tracks} tracks) into {folder} ...", flush=True)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-        save_world(generate_world(config), tmp)
+        save_world(build_world(config), tmp)
         if folder.exists():  # a concurrent run finished first: keep its copy
             shutil.rmtree(tmp)
         else:
@@ -76,16 +95,48 @@ def ensure_logs(world_dir: Path, config: LoggingConfig) -> Path:
     return path
 
 
+def ensure_top_tracks(world_dir: Path, logs: Path) -> None:
+    """``top_tracks.json`` in ``world_dir``: the 100 tracks with the most summed listening time
+    in ``logs`` (botify's TopPop file, what the ``toppop`` policy serves)."""
+    world_dir = Path(world_dir)
+    stamp = world_dir / f".{TOP_TRACKS}.{logs.stem}"
+    if (world_dir / TOP_TRACKS).is_file() and stamp.is_file():
+        return
+    from sim_bridge.logs import read_logs
+    from sim_bridge.top_tracks import top_tracks_by_time, write_top_tracks
+
+    write_top_tracks(top_tracks_by_time(read_logs(logs)), world_dir / TOP_TRACKS)
+    for old in world_dir.glob(f".{TOP_TRACKS}.*"):
+        old.unlink()
+    stamp.touch()
+
+
+def logging_config(world_config: str | Path) -> LoggingConfig:
+    """The world's default logging run: its config's ``logging:`` section, else ``configs/logging.yaml``."""
+    from sim_bridge.configio import ConfigError, from_dict, read_yaml
+
+    section = read_yaml(world_config).get("logging")
+    if section is None:
+        return load_yaml(DEFAULT_LOGGING_CONFIG, LoggingConfig)
+    try:
+        return from_dict(LoggingConfig, section, prefix="logging")
+    except ConfigError as exc:
+        raise ConfigError(f"{world_config}: {exc}") from None
+
+
 def ensure_default_world() -> Path:
-    return ensure_world(load_yaml(DEFAULT_WORLD_CONFIG, WorldGenConfig))
+    """The built-in world's folder, with its default logs and ``top_tracks.json``."""
+    world_dir = ensure_world(load_world_config(world_config_path()))
+    ensure_top_tracks(world_dir, ensure_logs(world_dir, logging_config(world_config_path())))
+    return world_dir
 
 
 def ensure_default_logs() -> Path:
-    return ensure_logs(ensure_default_world(), load_yaml(DEFAULT_LOGGING_CONFIG, LoggingConfig))
+    return ensure_logs(ensure_default_world(), logging_config(world_config_path()))
 
 
 def ensure_smoke_world() -> Path:
-    return ensure_world(load_yaml(SMOKE_WORLD_CONFIG, WorldGenConfig), name="smoke-world")
+    return ensure_world(load_world_config(SMOKE_WORLD_CONFIG), name="smoke-world")
 
 
 def ensure_smoke_logs() -> Path:

@@ -32,8 +32,12 @@ def result_events(result: SimResult, experiment: str):
 
 def simulate_logs(world_dir: Path, config, out: Path) -> None:
     """Run ``config`` (a LoggingConfig) on the world in ``world_dir`` and write ``out``."""
+    simulate_logs_of(load_world(world_dir), config, out)
+
+
+def simulate_logs_of(world, config, out: Path) -> None:
+    """Run ``config`` (a LoggingConfig) on ``world`` and write its botify logs to ``out``."""
     start = time.perf_counter()
-    world = load_world(world_dir)
     sim = Simulator(world)
     policies = [make_policy(spec, world) for spec in config.arms]
     print(f"simulating logging run: {config.sessions} sessions, arms {config.arms} ...", flush=True)

@@ -71,12 +71,17 @@ class StickyArtist:
 
 
 class TopPop:
-    """Uniform over the ``k`` most popular tracks (ties by track id)."""
+    """Uniform over the first ``k`` of ``top``: botify's TopPop, the tracks with the most summed
+    logged listening time (``top_tracks.json``). Without ``top``, the ``k`` highest catalog
+    ``pop`` (ties by track id), named ``toppop_catalog``."""
 
     name = "toppop"
 
-    def __init__(self, catalog: Catalog, k: int = 100):
-        self.top = np.lexsort((np.arange(catalog.n_tracks), -catalog.pop))[:k]
+    def __init__(self, catalog: Catalog, k: int = 100, top: np.ndarray | None = None):
+        if top is None:
+            self.name = "toppop_catalog"
+            top = np.lexsort((np.arange(catalog.n_tracks), -catalog.pop))
+        self.top = np.asarray(top, dtype=np.int64)[:k]
 
     def recommend(self, batch, slots, u):
         return self.top[(u * len(self.top)).astype(np.int64)]
@@ -184,13 +189,28 @@ class Oracle:
         return best
 
 
-BASELINES = ("random", "sticky_artist", "sticky_artist_exclusive", "toppop")
+def catalog_item_lists(world, k: int = 20) -> dict[int, np.ndarray]:
+    """Per-track lists of the ``k`` nearest tracks by cosine of the hidden embeddings — the kind
+    of item-to-item file a course ships with its catalog (made from its own embeddings). Reads
+    hidden truth: for simulated logging runs, like the oracle."""
+    from sim_bridge.starts import nearest_by_inner_product
+
+    emb = world.embeddings / np.linalg.norm(world.embeddings, axis=1, keepdims=True)
+    near = nearest_by_inner_product(emb, np.arange(len(emb)), k + 1)
+    not_self = near != np.arange(len(emb))[:, None]
+    return {t: row[keep][:k] for t, (row, keep) in enumerate(zip(near, not_self))}
+
+
+BASELINES = ("random", "sticky_artist", "sticky_artist_exclusive", "toppop", "toppop_catalog")
 
 
 def make_policy(spec: str, world) -> Policy:
-    """Build a policy from its CLI spec: a name, ``indexed:RECS.json`` / ``sequential:RECS.json``
-    (per-user lists) or ``i2i:ITEM_RECS.json[:LIKE:SKIP]`` (per-track lists, served session-aware
-    with like_threshold LIKE and skip_artists SKIP; default 0.5 and 1)."""
+    """Build a policy from its CLI spec: a name, ``toppop[:TOP_TRACKS.json]`` (logged TopPop: the
+    world folder's ``top_tracks.json`` or the file given), ``toppop_catalog[:K]``,
+    ``indexed:RECS.json`` / ``sequential:RECS.json`` (per-user lists), or per-track lists served
+    by botify's rules (``contextual:ITEM_RECS.json``, ``botify_i2i:ITEM_RECS.json``) or by our
+    session-aware rule ``i2i:ITEM_RECS.json[:LIKE:SKIP]`` (like_threshold LIKE and skip_artists
+    SKIP; default 0.5 and 1)."""
     catalog = world.catalog
     name, _, arg = spec.partition(":")
     if name == "random" and not arg:
@@ -200,9 +220,21 @@ def make_policy(spec: str, world) -> Policy:
     if name == "sticky_artist_exclusive" and not arg:
         return StickyArtist(catalog, exclude_previous=True)
     if name == "toppop":
-        return TopPop(catalog, _positive_int(arg, spec) if arg else 100)
+        return TopPop(catalog, top=_logged_top(arg, world))
+    if name == "toppop_catalog":
+        return TopPop(catalog, _positive_int(arg, spec, name) if arg else 100)
+    if name in ("contextual", "botify_i2i") and arg:
+        from sim_bridge.botify_rules import BotifyI2I, Contextual
+        from sim_bridge.recfile import read_item_recs
+
+        cls = Contextual if name == "contextual" else BotifyI2I
+        return cls(read_item_recs(Path(arg)), catalog.n_tracks)
     if name == "oracle" and not arg:
         return Oracle(world)
+    if name == "contextual_catalog":
+        from sim_bridge.botify_rules import Contextual
+
+        return Contextual(catalog_item_lists(world, int(arg) if arg else 20), catalog.n_tracks)
     if name == "i2i" and arg:
         from sim_bridge.recfile import read_item_recs
         from sim_bridge.session_aware import ItemToItem
@@ -216,16 +248,33 @@ def make_policy(spec: str, world) -> Policy:
         cls = Indexed if name == "indexed" else Sequential
         return cls(recs, catalog.n_tracks)
     raise ValueError(
-        f"unknown policy '{spec}': expected one of {', '.join(BASELINES)}, oracle, "
-        "indexed:RECS.json, sequential:RECS.json, i2i:ITEM_RECS.json[:LIKE:SKIP]"
+        f"unknown policy '{spec}': expected one of {', '.join(BASELINES)}, oracle, contextual_catalog[:K], "
+        "indexed:RECS.json, sequential:RECS.json, contextual:ITEM_RECS.json, botify_i2i:ITEM_RECS.json, "
+        "i2i:ITEM_RECS.json[:LIKE:SKIP]"
     )
 
 
-def _positive_int(text: str, spec: str) -> int:
-    """``N`` of ``toppop:N``: a positive integer, else a ValueError naming the spec."""
+def _positive_int(text: str, spec: str, name: str) -> int:
+    """``N`` of ``NAME:N``: a positive integer, else a ValueError naming the spec."""
     if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"policy '{spec}': expected toppop or toppop:N with N a positive integer, got {text!r}")
+        raise ValueError(f"policy '{spec}': expected {name} or {name}:N with N a positive integer, got {text!r}")
     return int(text)
+
+
+def _logged_top(arg: str, world) -> np.ndarray:
+    """``toppop``'s tracks: the file given, else the world's ``top_tracks.json``."""
+    if arg:
+        from sim_bridge.top_tracks import read_top_tracks
+
+        top = read_top_tracks(Path(arg))
+    elif getattr(world, "top_tracks", None) is not None:
+        top = world.top_tracks
+    else:
+        raise ValueError("policy 'toppop' serves logged top tracks, but this world folder has no top_tracks.json: "
+                         "use toppop:TOP_TRACKS.json or toppop_catalog (the catalog's pop)")
+    if top.max() >= world.catalog.n_tracks:
+        raise ValueError(f"policy 'toppop': top tracks name tracks outside the catalog 0..{world.catalog.n_tracks - 1}")
+    return top
 
 
 def _i2i_arg(arg: str) -> tuple[str, dict]:

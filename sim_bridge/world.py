@@ -2,7 +2,8 @@
 
 ``tracks.json`` (public catalog), ``tracks.npy`` (float32 [N, dim] embeddings, hidden) and
 ``users.json`` (JSON lines of user parameters, hidden). Only the simulator and the oracle
-policy may read the hidden parts.
+policy may read the hidden parts. An optional ``top_tracks.json`` (public: botify's TopPop file,
+computed from logged data) is what the ``toppop`` policy serves.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ DEFAULT_ARTIST_DISCOUNT_GAMMA = 0.8
 TRACKS_JSON = "tracks.json"
 TRACKS_NPY = "tracks.npy"
 USERS_JSON = "users.json"
+TOP_TRACKS_JSON = "top_tracks.json"
 
 
 class WorldFormatError(ValueError):
@@ -53,6 +55,7 @@ class World:
     catalog: Catalog
     embeddings: np.ndarray  # float32 [N, dim]
     users: Users
+    top_tracks: np.ndarray | None = None  # public: the logged TopPop list, when the folder has one
 
     def __post_init__(self) -> None:
         if self.embeddings.shape[0] != self.catalog.n_tracks:
@@ -75,7 +78,14 @@ def load_world(folder: str | Path) -> World:
     embeddings = np.load(folder / TRACKS_NPY, allow_pickle=False).astype(np.float32, copy=False)
     if embeddings.ndim != 2:
         raise WorldFormatError(f"{folder / TRACKS_NPY}: expected a 2-d array, got shape {embeddings.shape}")
-    return World(catalog, embeddings, read_users(folder / USERS_JSON))
+    top = None
+    if (folder / TOP_TRACKS_JSON).is_file():
+        from sim_bridge.top_tracks import read_top_tracks
+
+        top = read_top_tracks(folder / TOP_TRACKS_JSON)
+        if top.max() >= catalog.n_tracks:
+            raise WorldFormatError(f"{folder / TOP_TRACKS_JSON}: names a track outside the catalog")
+    return World(catalog, embeddings, read_users(folder / USERS_JSON), top)
 
 
 def save_world(world: World, folder: str | Path) -> None:

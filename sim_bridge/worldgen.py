@@ -1,4 +1,4 @@
-"""A seeded generator for the default world (DESIGN §4), calibrated to the course's numbers.
+"""Generator v1: the first seeded world, calibrated to the course's three baselines.
 
 Hierarchy: genres (Zipf shares) → artists (log-normal sizes, one genre each) → tracks.
 Popularity is log-normal at artist and track level. Embeddings:
@@ -13,12 +13,14 @@ that makes "same genre, other artist" worth listening to.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from sim_bridge import columns as C
 from sim_bridge.catalog import Catalog
+from sim_bridge.configio import ConfigError, from_dict, read_yaml
 from sim_bridge.world import (
     DEFAULT_ARTIST_DISCOUNT_GAMMA,
     DEFAULT_INTEREST_NEIGHBOURS,
@@ -30,8 +32,9 @@ from sim_bridge.world import (
 
 @dataclass(frozen=True)
 class WorldGenConfig:
-    """Parameters of the generated world; ``configs/world.yaml`` holds the defaults."""
+    """Parameters of a v1 world; ``configs/world_v1.yaml`` holds its calibrated values."""
 
+    generator: str = "v1"
     seed: int = 7
     n_tracks: int = 50_000
     dim: int = 100
@@ -53,6 +56,8 @@ class WorldGenConfig:
     consume_bias_high: float = 10.0
 
     def __post_init__(self) -> None:
+        if self.generator != "v1":
+            raise ValueError(f"generator must be 'v1' for these parameters, got {self.generator!r}")
         for name in ("n_tracks", "dim", "n_users", "n_interests", "n_genres", "n_artists"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -60,6 +65,34 @@ class WorldGenConfig:
             raise ValueError(f"n_artists ({self.n_artists}) must be <= n_tracks ({self.n_tracks})")
         if self.dim < 2:
             raise ValueError(f"dim must be >= 2, got {self.dim}")
+
+
+GENERATORS = ("v1", "v2")
+
+
+def load_world_config(path: str | Path):
+    """A world config file → its generator's dataclass (``generator: v1 | v2``; v1 if absent).
+
+    An optional ``logging:`` section (the world's default logging run) is not the generator's:
+    ``sim_bridge.defaults`` reads it."""
+    from sim_bridge.worldgen_v2 import WorldGenV2Config
+
+    data = {k: v for k, v in read_yaml(path).items() if k != "logging"}
+    generator = data.get("generator", "v1")
+    if generator not in GENERATORS:
+        raise ConfigError(f"{path}: generator: expected one of {', '.join(GENERATORS)}, got {generator!r}")
+    cls = WorldGenConfig if generator == "v1" else WorldGenV2Config
+    try:
+        return from_dict(cls, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def build_world(cfg) -> World:
+    """Generate the world of a v1 or v2 config."""
+    from sim_bridge.worldgen_v2 import WorldGenV2Config, generate_world_v2
+
+    return generate_world_v2(cfg) if isinstance(cfg, WorldGenV2Config) else generate_world(cfg)
 
 
 def generate_world(cfg: WorldGenConfig) -> World:

@@ -39,3 +39,16 @@ def test_ragged_lists_round_trip_through_the_trial_folder(tmp_path):
     back = artifacts.load_item_recs(tmp_path)
     assert back.keys() == lists.keys() and all((back[k] == lists[k]).all() for k in lists)
     assert artifacts.load_item_recs(tmp_path / "nowhere") is None
+
+
+def test_botify_rules_serve_the_item_lists(catalog):
+    from sim_bridge.botify_rules import BotifyI2I, Contextual
+
+    users, items = {1: np.array([3, 4])}, {3: np.array([5, 6])}
+    contextual = serving_policy(ServingConfig("contextual"), catalog, users, items)
+    botify_i2i = serving_policy(ServingConfig("botify_i2i"), catalog, users, items)
+    assert isinstance(contextual, Contextual) and contextual.lists[3, :2].tolist() == [5, 6]
+    assert isinstance(botify_i2i, BotifyI2I) and botify_i2i.lists[3, :2].tolist() == [5, 6]
+    assert ServingConfig("contextual").needs_item_lists and not ServingConfig("indexed").needs_item_lists
+    with pytest.raises(ValueError, match="'botify_i2i' needs per-track lists"):
+        serving_policy(ServingConfig("botify_i2i"), catalog, users)

@@ -58,11 +58,11 @@ def test_help_runs_as_a_module():
 
 
 def test_abtest_names_the_flag_of_a_bad_policy(world_dir, capsys):
-    assert main(["abtest", "--world", world_dir, "--control", "sticky_artist", "--treatment", "toppop:abc",
+    assert main(["abtest", "--world", world_dir, "--control", "sticky_artist", "--treatment", "toppop_catalog:abc",
                  "--sessions", "10"]) == 2
     captured = capsys.readouterr()
-    assert captured.err == ("error: --treatment: policy 'toppop:abc': expected toppop or toppop:N with N a "
-                            "positive integer, got 'abc'\n")
+    assert captured.err == ("error: --treatment: policy 'toppop_catalog:abc': expected toppop_catalog or "
+                            "toppop_catalog:N with N a positive integer, got 'abc'\n")
 
 
 def test_table_out_is_checked_before_simulating(tmp_path, world_dir, capsys):

@@ -103,3 +103,15 @@ def test_recommendations_outside_the_catalog_are_rejected(smoke_world):
 def test_indexed_without_any_lists_is_random(smoke_world):
     _, rec = recommended(events(smoke_world, Indexed({}, smoke_world.catalog.n_tracks)))
     assert len(np.unique(rec)) > 500  # uniform over 2,000 tracks
+
+
+def test_catalog_item_lists_are_the_nearest_by_cosine_without_self():
+    from types import SimpleNamespace
+
+    from sim_bridge.policies import catalog_item_lists
+
+    emb = np.array([[1, 0], [9, 1], [0, 1], [1, 9], [-1, 0]], dtype=np.float32)  # lengths differ
+    lists = catalog_item_lists(SimpleNamespace(embeddings=emb), k=2)
+    # cosines with track 0: 1 → 0.994, 3 → 0.110, 2 → 0, 4 → −1
+    assert lists[0].tolist() == [1, 3]
+    assert lists[2].tolist() == [3, 1]  # with track 2: 3 → 0.994, 1 → 0.110

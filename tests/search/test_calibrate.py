@@ -1,0 +1,50 @@
+"""search.calibrate: the objective's arithmetic, its settings checks and a smoke search."""
+import math
+
+import pandas as pd
+import pytest
+
+from search import calibrate
+from search.seed_table import SEED_PUBLISHED
+
+ON_TARGET = {"random": 2.05, "sticky_artist": 2.99, "toppop": 2.12, "dssm": -8.71, "dense_block_emb64": 1.64}
+ROWS = ["dssm", "dense_block_emb64"]
+
+
+def test_distance_is_zero_on_target_and_counts_misses_in_tolerances():
+    assert calibrate.distance(ON_TARGET, ROWS) == 0.0
+    # random 3% high = one tolerance; dssm one CI half-width above the seed's effect
+    effect, lower, upper = SEED_PUBLISHED["dssm"]
+    off = {**ON_TARGET, "random": 2.05 * 1.03, "dssm": effect + (upper - lower) / 2}
+    assert calibrate.distance(off, ROWS) == pytest.approx(math.sqrt(2 / 5))
+
+
+def test_an_unmeasured_row_counts_as_a_large_miss():
+    gated = {k: v for k, v in ON_TARGET.items() if k != "dssm"}
+    assert calibrate.distance(gated, ROWS) == pytest.approx(calibrate.GATED / math.sqrt(5))
+
+
+def test_unknown_row_and_bad_space_key_are_refused(tmp_path, capsys):
+    bad = tmp_path / "cal.yaml"
+    bad.write_text(f"world: {calibrate.REPO}/configs/world_v2.yaml\nvariants: [nope]\nspace:\n"
+                   "  hub_m0: {type: uniform, low: 0.5, high: 1.0}\n")
+    assert calibrate.main(["--config", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert "unknown seed-table row(s) nope" in capsys.readouterr().err
+    bad.write_text(f"world: {calibrate.REPO}/configs/world_v2.yaml\nspace:\n"
+                   "  no_such_knob: {type: uniform, low: 0.5, high: 1.0}\n")
+    assert calibrate.main(["--config", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert "space.no_such_knob" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_smoke_search_writes_trials_and_the_best_world(tmp_path):
+    out = tmp_path / "cal"
+    assert calibrate.main(["--smoke", "--out", str(out)]) == 0
+    trials = pd.read_csv(out / "calibration.csv")
+    assert len(trials) == 2 and trials["distance"].is_monotonic_increasing
+    assert {"random_time", "toppop_time", "dssm_effect", "dense_block_emb64_upper"} <= set(trials.columns)
+    from sim_bridge.worldgen import load_world_config
+
+    best = load_world_config(out / "best_world.yaml")
+    assert best.generator == "v2" and best.hub_m0 == pytest.approx(trials.loc[0, "hub_m0"])
+    assert calibrate.main(["--smoke", "--out", str(out)]) == 2  # results kept unless --force
