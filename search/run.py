@@ -23,6 +23,7 @@ from ray.tune.logger import TBXLoggerCallback
 from model.config import flatten, load_experiment_config
 from sim_bridge.atomic import atomic_write_text
 from sim_bridge.configio import ConfigError, with_overrides
+from sim_bridge.defaults import use_world_config
 
 from search import budget, cluster, errors, inputs, results, warm_start
 from search.config import load_search_config
@@ -46,6 +47,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--config", default=str(REPO / "configs" / "search.yaml"))
     p.add_argument("--world", default=None, help="world folder (default: the built-in world, cached)")
     p.add_argument("--logs", default=None, help="training logs, Parquet or JSON lines (default: built-in)")
+    p.add_argument("--world-config", default=None,
+                   help="generate (once, cached) the built-in world and its logs from this world config "
+                        "instead of configs/world.yaml, e.g. configs/world_v1.yaml")
     p.add_argument("--cpus-per-trial", type=float, default=1)
     p.add_argument("--gpus-per-trial", type=float, default=0, help="fractional allowed")
     p.add_argument("--max-concurrent", type=int, default=2)
@@ -84,6 +88,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise SearchError("--warm-start starts a new search; a resumed one keeps its own study")
     if args.time_budget_s is not None and not args.time_budget_s > 0:
         raise SearchError(f"--time-budget-s: expected seconds > 0, got {args.time_budget_s}")
+    if args.world_config is not None and args.world is not None:
+        raise SearchError("--world-config picks the built-in world; --world gives one: use one of them")
     if args.world is not None and args.logs is None:  # the built-in logs belong to the built-in world
         raise SearchError(f"--world needs --logs: training logs from that world, e.g. python -m sim_bridge "
                           f"simulate --world {args.world} --experiment logging "
@@ -218,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
         settings["num_samples"] = load_search_config(settings["config"]).smoke.num_samples if settings["smoke_test"] else 50
     scfg, base, spec, eval_cfg = load_configs(settings)
     warm = warm_start.earlier_trials(args.warm_start, settings["objective"]) if args.warm_start else None
+    if not args.resume:
+        use_world_config(args.world_config)  # a missing or bad file is a ConfigError naming it
     world_dir, logs_path = inputs.resolve_paths(settings["world"], settings["logs"], settings["smoke_test"])
     settings.update(world=str(world_dir), logs=str(logs_path))
     # loading the world and logs here turns a bad input into one line before Ray starts or a file is written

@@ -73,6 +73,16 @@ def test_missing_config_names_the_file_once(capsys, tmp_path):
     assert line == f"error: {path}: no such config file"
 
 
+def test_world_config_missing_or_beside_world(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("BOTIFY_TUNE_WORLD_CONFIG", raising=False)
+    path = tmp_path / "nope.yaml"
+    line = _fails(capsys, ["--world-config", str(path)], tmp_path / "runs")
+    assert line == f"error: {path}: no such config file"
+    line = _fails(capsys, ["--world-config", str(REPO / "configs" / "world_v1.yaml"), "--world", str(tmp_path),
+                           "--logs", str(tmp_path / "l.parquet")], tmp_path / "runs")
+    assert line == "error: --world-config picks the built-in world; --world gives one: use one of them"
+
+
 def test_missing_world_folder(capsys, tmp_path):
     line = _fails(capsys, ["--world", str(tmp_path / "nowhere"), "--logs", str(tmp_path / "l.parquet")],
                   tmp_path / "runs")
