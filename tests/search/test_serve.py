@@ -25,7 +25,7 @@ from sim_bridge.recfile import write_item_recs, write_user_recs
 from sim_bridge.starts import nearest_by_inner_product
 from sim_bridge.world import load_world
 
-from tests.service_process import ServiceProcess
+from tests.service_process import ServiceProcess, free_port
 
 EXPERIMENT = "serve-test"
 API_USER = 10**9  # beyond the world's user ids: the API tests' events stay apart from the load test's
@@ -185,7 +185,8 @@ def test_sigterm_stops_cleanly_with_logs_flushed(service):
     (["random", "--port", "0"], "--port must be in 1..65535"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(capsys, world_dir, argv, message):
-    assert serve_main([*argv, "--world", str(world_dir)]) == 2
+    port = [] if "--port" in argv else ["--port", str(free_port())]  # 5001 may be taken on this machine
+    assert serve_main([*argv, *port, "--world", str(world_dir)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
@@ -193,7 +194,8 @@ def test_bad_arguments_are_one_line_and_exit_2(capsys, world_dir, argv, message)
 def test_a_log_dir_in_use_is_refused(tmp_path, capsys, world_dir):
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "data.json").write_text("{}\n")
-    assert serve_main(["random", "--world", str(world_dir), "--log-dir", str(tmp_path)]) == 2
+    assert serve_main(["random", "--world", str(world_dir), "--log-dir", str(tmp_path),
+                       "--port", str(free_port())]) == 2
     assert "not empty" in capsys.readouterr().err
     assert (tmp_path / "old" / "data.json").read_text() == "{}\n"  # untouched
 
