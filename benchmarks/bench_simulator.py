@@ -4,7 +4,9 @@ Runs random and sticky_artist on the default world (generated and cached on firs
 both implementations in the same process and the same run, so the ratio is meaningful on
 a noisy machine. The last line printed is one JSON object of the figures.
 
-    python benchmarks/bench_simulator.py [--sessions 50000] [--reference-sessions 300]
+    python benchmarks/bench_simulator.py [--sessions 50000] [--reference-sessions 300] [--smoke]
+
+``--smoke``: the tiny world, 500 sessions, 20 reference sessions — seconds, for CI.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import argparse
 import json
 import time
 
-from sim_bridge.defaults import ensure_default_world
+from sim_bridge.defaults import ensure_default_world, ensure_smoke_world
 from sim_bridge.policies import Random, StickyArtist
 from sim_bridge.reference import simulate_reference
 from sim_bridge.simulator import SimConfig, Simulator
@@ -32,15 +34,18 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=50_000)
     parser.add_argument("--reference-sessions", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=SimConfig().batch_size)
+    parser.add_argument("--smoke", action="store_true", help="tiny world, 500 sessions, 20 reference sessions")
     args = parser.parse_args()
-    world = load_world(ensure_default_world())
+    if args.smoke:
+        args.sessions, args.reference_sessions = 500, 20
+    world = load_world(ensure_smoke_world() if args.smoke else ensure_default_world())
     sim = Simulator(world, SimConfig(batch_size=args.batch_size))
     start = time.perf_counter()
     sim.starts  # computed once per world; reported, not counted per step
     starts_s = time.perf_counter() - start
     figures = {"starts_seconds": round(starts_s, 2)}
     for policy in (Random(world.catalog.n_tracks), StickyArtist(world.catalog)):
-        sim.run(policy, 2_000, seed=0)  # warm-up: fault in the slot arrays
+        sim.run(policy, min(2_000, args.sessions), seed=0)  # warm-up: fault in the slot arrays
         fast, n_fast = steps_per_second(lambda: sim.run(policy, args.sessions, seed=1).sessions)
         slow, n_slow = steps_per_second(lambda: simulate_reference(world, policy, args.reference_sessions, seed=1))
         print(f"{policy.name:>14}: vectorised {fast:>12,.0f} steps/s ({n_fast} steps)   "

@@ -1,11 +1,12 @@
 """Training speed of the seed's best DSSM: triplets/s, s/epoch, time to early stop.
 
     .venv/bin/python benchmarks/bench_train.py [--logs PATH [--catalog PATH]] [--threads 1]
-        [--config configs/train.yaml] [--variant NAME] [--steps 150] [--full/--no-full]
+        [--config configs/train.yaml] [--variant NAME] [--steps 150] [--full/--no-full] [--smoke]
 
 Data: the default training logs (``configs/logging.yaml``, generated and cached on first use), or
 ``--logs`` (botify logs; catalog default tracks.json beside them), or ``--synthetic`` — a seeded
 synthetic log of ``--events`` events (``model.synthetic``; its losses mean nothing, its speed does).
+``--smoke``: the tiny world's logs, 5 batches, a 1-epoch full run — seconds, for CI.
 
 Measures, in the same process and thread count: the sparse-gradient path (EmbeddingBag
 sparse=True + SparseAdam, the default) and the dense-gradient baseline (one Adam over
@@ -37,9 +38,9 @@ from model.train import _Batches, _lazy_weight_decay, _optimizers, train  # noqa
 def load_data(args, cfg):
     if not args.synthetic:
         from sim_bridge.catalog import read_catalog
-        from sim_bridge.defaults import ensure_default_logs
+        from sim_bridge.defaults import ensure_default_logs, ensure_smoke_logs
         from sim_bridge.logs import read_logs
-        logs = Path(args.logs) if args.logs else ensure_default_logs()
+        logs = Path(args.logs) if args.logs else ensure_smoke_logs() if args.smoke else ensure_default_logs()
         catalog = read_catalog(args.catalog or logs.parent / "tracks.json")
         return build_training_data(read_logs(logs), catalog, cfg.features), f"logs:{logs}"
     catalog = synthetic_catalog(50_000, n_genres=20, seed=0)
@@ -78,10 +79,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--full", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--smoke", action="store_true", help="tiny world's logs, 5 batches, 1 epoch")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     cfg = load_experiment_config(args.config, args.variant)
     cfg = with_overrides(cfg, {"train.num_threads": args.threads})
+    if args.smoke:
+        args.steps = 5
+        cfg = with_overrides(cfg, {"train.max_epochs": 1})
     t0 = time.perf_counter()
     data, source = load_data(args, cfg)
     data_s = time.perf_counter() - t0

@@ -1,12 +1,14 @@
 """What moves the i2i lift: one DSSM config, one lever changed at a time, paired A/B vs sticky_artist.
 
-    python benchmarks/i2i_levers.py [--sessions 5000] [--only NAME ...]
+    python benchmarks/i2i_levers.py [--sessions 5000] [--only NAME ...] [--smoke]
 
 The base is the seed's best (``configs/train.yaml``) with the first search's i2i winner laid over
 it (l2 outputs, small margin, fast lr, tiny weight decay, i2i serving of 200-long lists). Each
 lever is a set of dotted overrides on that base; every row trains on the default logs and serves
 its lists on the same simulated sessions as the sticky_artist control (common random numbers),
 so rows differ by the lever, not by luck. Prints a table and, last, one JSON object per row.
+``--smoke``: the tiny world and its logs, 1 epoch, 300 sessions, the base row unless ``--only`` —
+seconds, for CI (its lifts mean nothing).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from model.features import build_training_data
 from model.infer import item_recommendations, recommend
 from model.train import train
 from sim_bridge.configio import with_overrides
-from sim_bridge.defaults import ensure_default_logs, ensure_default_world
+from sim_bridge.defaults import ensure_default_logs, ensure_default_world, ensure_smoke_logs, ensure_smoke_world
 from sim_bridge.logs import read_logs
 from sim_bridge.world import load_world
 
@@ -45,6 +47,9 @@ LEVERS = {
 }
 
 
+SMOKE = {"train.max_epochs": 1}
+
+
 def run_lever(name: str, overrides: dict, world, events, control, seed: int) -> dict:
     cfg = with_overrides(load_experiment_config("configs/train.yaml"), {**BASE, **overrides})
     t0 = time.perf_counter()
@@ -64,14 +69,17 @@ def main() -> None:
     p.add_argument("--sessions", type=int, default=5000, help="paired A/B sessions per row")
     p.add_argument("--seed", type=int, default=20240611, help="simulation seed (control and rows)")
     p.add_argument("--only", nargs="+", choices=list(LEVERS), help="run only these levers")
+    p.add_argument("--smoke", action="store_true", help="tiny world and logs, 1 epoch, 300 sessions, base row")
     args = p.parse_args()
-    world = load_world(ensure_default_world())
-    events = read_logs(ensure_default_logs())
+    if args.smoke:
+        args.sessions, args.only = 300, args.only or ["base"]
+    world = load_world(ensure_smoke_world() if args.smoke else ensure_default_world())
+    events = read_logs(ensure_smoke_logs() if args.smoke else ensure_default_logs())
     control = control_sessions(world, args.sessions, args.seed)
     print(f"{'lever':<32} {'items':>6} {'epochs':>6} {'train s':>8}  lift vs sticky_artist % [95% CI]")
     rows = []
     for name in args.only or LEVERS:
-        row = run_lever(name, LEVERS[name], world, events, control, args.seed)
+        row = run_lever(name, {**LEVERS[name], **(SMOKE if args.smoke else {})}, world, events, control, args.seed)
         rows.append(row)
         print(f"{name:<32} {row['items']:>6} {row['epochs']:>6} {row['train_s']:>8}  "
               f"{row['lift']:+.1f} [{row['lower']:+.1f}, {row['upper']:+.1f}]", flush=True)

@@ -1,4 +1,4 @@
-"""The seminar's two-tower DSSM and the seed's options (DESIGN §9).
+"""The seminar's two-tower DSSM and the seed's options (docs/seed.md).
 
 Item tower (item index → embedding):
     genres [G] ─linear, no bias─► hidden [H]

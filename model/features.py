@@ -1,6 +1,6 @@
 """Botify logs + public catalog → training data for the DSSM (vectorised, numpy only).
 
-Definitions (DESIGN §9, the seminar):
+Definitions (the seminar, docs/seed.md):
 
 * positive: an event with ``time > positive_threshold`` (every event counts, the first track of
   a session included);

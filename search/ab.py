@@ -1,6 +1,6 @@
 """The seed's A/B, unpaired, shared by ``search.confirm`` and ``search.seed_table``.
 
-One simulated experiment of a treatment policy against sticky_artist (DESIGN §8): botify assigns
+One simulated experiment of a treatment policy against sticky_artist (docs/ab_test.md): botify assigns
 each user to arm C (control, sticky_artist) or T1 (the treatment) by murmurhash of the
 experiment name and the user, 50/50; each arm serves its own sessions (no common random numbers,
 unlike the search's paired objective); the course's table comes from per-user metrics with

@@ -2,7 +2,7 @@
 
 The best of many noisy trials is biased upward (the winner's curse), so each of the top-k
 finished trials (by the run's objective) gets a FRESH, unpaired A/B against sticky_artist, as the
-seed ran it (DESIGN §8, :mod:`search.ab`): botify assignment in an experiment ``confirm-<trial>``,
+seed ran it (docs/ab_test.md, :mod:`search.ab`): botify assignment in an experiment ``confirm-<trial>``,
 50/50, at 8,000 sessions (the seed's scale) and at 50,000. The trial is served exactly as it was
 searched (its checkpoint's lists and ``serving`` config, :mod:`search.serving`), in the search's
 world (``search_run.json``).

@@ -5,7 +5,7 @@ Both policies run on the same simulated sessions (``Simulator.run`` with one see
 users, session starts and per-step draws to any policy: common random numbers), so the paired
 lift is far less noisy than an unpaired A/B. The sticky_artist control is simulated **once** in
 the driver and its sessions table is shared with every trial through Ray's object store.
-A winner is still confirmed later by a fresh, unpaired A/B (issue 5, ``search.confirm``).
+A winner is still confirmed later by a fresh, unpaired A/B (``search.confirm``).
 """
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ OUTPUTS = ("seed_table.csv", "seed_table.md")
 DEFAULT_SEED = 808_000
 SMOKE_EPOCHS = 1
 
-# The seed's published A/B results, DESIGN §9 ("Seed's A/B results"): treatment vs StickyArtist,
+# The seed's published A/B results, docs/seed.md: treatment vs StickyArtist,
 # mean_time_per_session, effect % and 95% CI %, control mean ~2.97. Keyed by the variant names of
 # configs/seed_variants.yaml, in the table's order (#1..#9).
 SEED_PUBLISHED: dict[str, tuple[float, float, float]] = {
@@ -98,7 +98,7 @@ def _fmt_ci(effect: float, lower: float, upper: float) -> str:
 
 
 def markdown(runs: list[VariantRun], header: str) -> str:
-    """mean_time_per_session per variant beside the seed's published numbers (DESIGN §9)."""
+    """mean_time_per_session per variant beside the seed's published numbers (docs/seed.md)."""
     order = list(SEED_PUBLISHED)
     lines = [header, "", "| # | variant | effect % [95% CI] | significant | seed's effect % [CI] | seed significant "
              "| control mean | best val loss | epochs | train s |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> Path:
         header = (f"# Seed table reproduced ({len(runs)} of {len(names)} variants)\n\n"
                   f"mean_time_per_session, each variant (indexed serving) vs sticky_artist, unpaired A/B "
                   f"(botify assignment, 50/50), {args.sessions} sessions, seed {args.seed} + (# − 1); world `{world_dir}`, "
-                  f"logs `{logs_path}`{', SMOKE ({SMOKE_EPOCHS} epoch)' if args.smoke else ''}. Seed's numbers: DESIGN §9.")
+                  f"logs `{logs_path}`{', SMOKE ({SMOKE_EPOCHS} epoch)' if args.smoke else ''}. Seed's numbers: docs/seed.md.")
         write_outputs(args.out, runs, header)
     return args.out / OUTPUTS[1]
 

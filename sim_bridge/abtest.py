@@ -1,4 +1,4 @@
-"""The course's A/B analysis (DESIGN §8), a sample-ratio check and a paired lift for the search.
+"""The course's A/B analysis (docs/ab_test.md), a sample-ratio check and a paired lift for the search.
 
 Unpaired (the course's method): per-user metrics, per-arm means, effect in % of the control
 mean, 95% CI from Welch's t with Welch–Satterthwaite degrees of freedom on the difference of

@@ -1,4 +1,4 @@
-"""botify's user → experiment-arm assignment (DESIGN §8), bit-identical to ``Experiment.assign``.
+"""botify's user → experiment-arm assignment (docs/ab_test.md), bit-identical to ``Experiment.assign``.
 
 botify hashes the experiment name once, ``h = mmh3.hash(name)`` (signed 32-bit, seed 0), and
 assigns a user to ``mmh3.hash(str(user), seed=h & 0xFFFFFFFF, signed=False) % n_arms``.

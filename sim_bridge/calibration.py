@@ -9,7 +9,7 @@ from sim_bridge.policies import Random, StickyArtist, TopPop
 from sim_bridge.simulator import Simulator
 from sim_bridge.world import World
 
-# The course's table on its real world (DESIGN §10): mean time per session.
+# The course's table on its real world (docs/seed.md): mean time per session.
 TARGETS = {"random": 2.05, "sticky_artist": 2.99, "toppop": 2.12}
 
 

@@ -1,6 +1,6 @@
 """One shared set of column names for logs, sessions, features and recommendations."""
 
-# botify event (one JSON object per request), DESIGN §7
+# botify event (one JSON object per request), docs/formats.md
 MESSAGE = "message"
 TIMESTAMP = "timestamp"
 USER = "user"
@@ -22,7 +22,7 @@ SESSION = "session"
 TRACKS = "tracks"
 TRUNCATED = "truncated"
 
-# user-level metrics (course A/B), DESIGN §8
+# user-level metrics (course A/B), docs/ab_test.md
 SESSIONS = "sessions"
 MEAN_TIME_PER_SESSION = "mean_time_per_session"
 MEAN_TRACKS_PER_SESSION = "mean_tracks_per_session"

@@ -1,4 +1,4 @@
-"""The listener's response to one recommendation (DESIGN §5), shared by both simulators.
+"""The listener's response to one recommendation (docs/listener.md), shared by both simulators.
 
 Pure functions of numbers: they work on numpy arrays and on scalars alike, so the
 vectorised simulator and the per-session reference apply the very same formula.

@@ -1,4 +1,4 @@
-"""botify event logs (DESIGN §7): build, write, read and sessionize.
+"""botify event logs (docs/formats.md): build, write, read and sessionize.
 
 One event per request::
 

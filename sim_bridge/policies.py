@@ -1,4 +1,4 @@
-"""What the service recommends next (DESIGN §6). Each policy serves a whole batch at once.
+"""What the service recommends next (docs/listener.md). Each policy serves a whole batch at once.
 
 ``recommend(batch, slots, u)`` returns one track per slot, given the batch state and one
 uniform draw per slot (from the simulator's counter-based stream, so a policy's choices are

@@ -1,4 +1,4 @@
-"""The vectorised listener simulator (DESIGN §5): a batch of sessions steps with one call.
+"""The vectorised listener simulator (docs/listener.md): a batch of sessions steps with one call.
 
 Each session follows the course's listener model exactly. Slots are refilled as sessions
 end, so long sessions (good policies make hundreds of tracks) do not stall the batch.

@@ -33,7 +33,7 @@ class WorldFormatError(ValueError):
 
 @dataclass(frozen=True)
 class Users:
-    """Hidden listener parameters, one row per user (DESIGN §4–5)."""
+    """Hidden listener parameters, one row per user (docs/formats.md, docs/listener.md)."""
 
     user: np.ndarray  # int64 [U] user ids as logged
     interests: np.ndarray  # int64 [U, K] interest track ids, padded with -1

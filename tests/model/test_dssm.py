@@ -67,7 +67,7 @@ def test_param_count_seed_best_at_50000_tracks():
     # row #9 (embedding 64)
     emb64 = with_overrides(cfg, {"model.embedding_dim": 64}).model
     assert count_parameters(DSSM(emb64, 50_000, 50_000, g)) == _count(50_000, g, 64, 64)
-    # as configured: the DESIGN's "about 4.9M" at embedding 96, mostly the 50,001 x 96 bag
+    # as configured: docs/seed.md's "about 4.9M" at embedding 96, mostly the 50,001 x 96 bag
     n = count_parameters(DSSM(cfg.model, 50_000, 50_000, g))
     assert n == _count(50_000, g, 96, 64)
     assert 4.8e6 < n < 4.95e6 and 50_001 * 96 / n > 0.95

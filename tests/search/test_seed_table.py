@@ -1,5 +1,5 @@
 """search.seed_table --smoke on two variants: the CSV in the seed's columns, the Markdown beside
-the seed's published numbers (DESIGN §9), the overwrite guard and clean errors."""
+the seed's published numbers (docs/seed.md), the overwrite guard and clean errors."""
 import shutil
 import subprocess
 import sys
@@ -32,7 +32,7 @@ def table_dir(tmp_path_factory):
 def test_published_numbers_cover_every_variant():
     _, variants = read_variants(VARIANTS_FILE)
     assert list(SEED_PUBLISHED) == list(variants)
-    assert SEED_PUBLISHED["lr_scheduler_emb96"] == (0.70, -4.18, 5.57)  # DESIGN §9, row 7
+    assert SEED_PUBLISHED["lr_scheduler_emb96"] == (0.70, -4.18, 5.57)  # docs/seed.md, row 7
 
 
 def test_csv_in_the_seeds_columns(table_dir):

@@ -1,4 +1,4 @@
-"""The default world reproduces the course's baseline numbers (DESIGN §10) within ±3%."""
+"""The default world reproduces the course's baseline numbers (docs/seed.md) within ±3%."""
 import pytest
 
 from sim_bridge.calibration import TARGETS, measure_baselines

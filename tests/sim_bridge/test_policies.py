@@ -1,4 +1,4 @@
-"""Each baseline policy recommends what DESIGN §6 says, and only from public data."""
+"""Each baseline policy recommends what docs/listener.md says, and only from public data."""
 import numpy as np
 import pytest
 

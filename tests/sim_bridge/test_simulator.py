@@ -1,4 +1,4 @@
-"""The listener model rule by rule (DESIGN §5), reference ≡ vectorised, determinism, identity."""
+"""The listener model rule by rule (docs/listener.md), reference ≡ vectorised, determinism, identity."""
 import numpy as np
 import pytest
 
