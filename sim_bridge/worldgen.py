@@ -148,24 +148,33 @@ def _catalog(cfg, rng, artist_genre, track_artist, pop) -> Catalog:
     genre_names = np.array([f"genre_{g:02d}" for g in range(cfg.n_genres)], dtype=object)
     genre = genre_names[artist_genre[track_artist]]
     genre[rng.random(cfg.n_tracks) < cfg.missing_genre_share] = None
-    position = np.arange(cfg.n_tracks) - np.searchsorted(track_artist, track_artist)
-    frame = pd.DataFrame(
-        {
-            C.TRACK: np.arange(cfg.n_tracks),
-            C.ARTIST: [f"artist_{a:05d}" for a in track_artist],
-            C.TITLE: [f"track_{a:05d}_{p:03d}" for a, p in zip(track_artist, position)],
-            C.GENRE: genre,
-            C.POP: pop,
-        }
-    )
-    return Catalog(frame)
+    return catalog_of(track_artist, genre, pop)
+
+
+def catalog_of(track_artist: np.ndarray, genre: np.ndarray, pop: np.ndarray) -> Catalog:
+    """The public catalog of sorted ``track_artist`` codes: ``artist_00042``, ``track_00042_003``."""
+    n_tracks = len(track_artist)
+    position = np.arange(n_tracks) - np.searchsorted(track_artist, track_artist)
+    return Catalog(pd.DataFrame({
+        C.TRACK: np.arange(n_tracks),
+        C.ARTIST: [f"artist_{a:05d}" for a in track_artist],
+        C.TITLE: [f"track_{a:05d}_{p:03d}" for a, p in zip(track_artist, position)],
+        C.GENRE: genre,
+        C.POP: pop,
+    }))
 
 
 def _users(cfg: WorldGenConfig, rng: np.random.Generator, pop: np.ndarray) -> Users:
-    """Interests drawn ∝ popularity; bias ~ U(0, high); sharpness = U(1, 2) ** ±1."""
-    n, k = cfg.n_users, cfg.n_interests
-    interests = rng.choice(cfg.n_tracks, size=(n, k), p=pop / pop.sum())
-    bias = rng.uniform(0.0, cfg.consume_bias_high, size=n)
+    """Interests drawn ∝ popularity; the rest as :func:`users_of`."""
+    interests = rng.choice(cfg.n_tracks, size=(cfg.n_users, cfg.n_interests), p=pop / pop.sum())
+    return users_of(rng, interests, cfg.consume_bias_high)
+
+
+def users_of(rng: np.random.Generator, interests: np.ndarray, consume_bias_high: float) -> Users:
+    """Users holding ``interests`` [n, k]; bias ~ U(0, high); sharpness = U(1, 2) ** ±1 (drawn
+    from ``rng`` in that order); the listener model's defaults for the rest."""
+    n, k = interests.shape
+    bias = rng.uniform(0.0, consume_bias_high, size=n)
     sign = rng.choice([-1.0, 1.0], size=n)
     sharpness = rng.uniform(1.0, 2.0, size=n) ** sign
     return Users(

@@ -28,17 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
-from sim_bridge import columns as C
-from sim_bridge.catalog import Catalog
-from sim_bridge.world import (
-    DEFAULT_ARTIST_DISCOUNT_GAMMA,
-    DEFAULT_INTEREST_NEIGHBOURS,
-    DEFAULT_SESSION_BUDGET,
-    Users,
-    World,
-)
+from sim_bridge.world import Users, World
+from sim_bridge.worldgen import catalog_of, users_of
 
 _STREAMS = ("artists", "popularity", "embedding", "genre", "users")
 
@@ -108,7 +100,7 @@ def generate_world_v2(cfg: WorldGenV2Config) -> World:
     embeddings = _embeddings(cfg, rng["embedding"], artist_cluster[track_artist], track_artist, xi)
     genre = _genre_labels(cfg, rng["genre"], artist_cluster, track_artist)
     users = _users(cfg, rng["users"], artist_cluster[track_artist])
-    return World(_catalog(cfg, track_artist, genre, pop), embeddings, users)
+    return World(catalog_of(track_artist, genre, pop), embeddings, users)
 
 
 def artist_of_tracks(cfg: WorldGenV2Config, rng: np.random.Generator) -> np.ndarray:
@@ -160,17 +152,6 @@ def _genre_labels(cfg, rng, artist_cluster, track_artist) -> np.ndarray:
     return genre
 
 
-def _catalog(cfg, track_artist, genre, pop) -> Catalog:
-    position = np.arange(cfg.n_tracks) - np.searchsorted(track_artist, track_artist)
-    return Catalog(pd.DataFrame({
-        C.TRACK: np.arange(cfg.n_tracks),
-        C.ARTIST: [f"artist_{a:05d}" for a in track_artist],
-        C.TITLE: [f"track_{a:05d}_{p:03d}" for a, p in zip(track_artist, position)],
-        C.GENRE: genre,
-        C.POP: pop,
-    }))
-
-
 def distinct_interests(rng: np.random.Generator, weights: np.ndarray, cluster: np.ndarray, coherence: float,
                        n_users: int, k: int) -> np.ndarray:
     """[n_users, k] track ids, each ∝ ``weights`` overall; with probability ``coherence`` a slot
@@ -194,20 +175,7 @@ def distinct_interests(rng: np.random.Generator, weights: np.ndarray, cluster: n
 
 
 def _users(cfg: WorldGenV2Config, rng: np.random.Generator, track_cluster: np.ndarray) -> Users:
-    """Distinct interests by taste weight (not popularity); bias ~ U(0, high); sharpness U(1, 2)^±1."""
-    n = cfg.n_users
+    """Distinct interests by taste weight (not popularity); the rest as v1's users."""
     taste = np.exp(cfg.interest_sigma * rng.normal(size=cfg.n_tracks))
-    interests = distinct_interests(rng, taste, track_cluster, cfg.interest_coherence, n, cfg.n_interests)
-    bias = rng.uniform(0.0, cfg.consume_bias_high, size=n)
-    sign = rng.choice([-1.0, 1.0], size=n)
-    sharpness = rng.uniform(1.0, 2.0, size=n) ** sign
-    return Users(
-        user=np.arange(n, dtype=np.int64),
-        interests=interests.astype(np.int64),
-        n_interests=np.full(n, cfg.n_interests, dtype=np.int64),
-        consume_bias=bias,
-        consume_sharpness=sharpness,
-        session_budget=np.full(n, DEFAULT_SESSION_BUDGET, dtype=np.int64),
-        artist_discount_gamma=np.full(n, DEFAULT_ARTIST_DISCOUNT_GAMMA),
-        interest_neighbours=np.full(n, DEFAULT_INTEREST_NEIGHBOURS, dtype=np.int64),
-    )
+    interests = distinct_interests(rng, taste, track_cluster, cfg.interest_coherence, cfg.n_users, cfg.n_interests)
+    return users_of(rng, interests, cfg.consume_bias_high)
