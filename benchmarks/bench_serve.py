@@ -26,11 +26,11 @@ from ray import serve
 from search.arms import build_policy, resolve_arm
 from search.serve import count_events, deploy, start
 from search.service import ServiceConfig
-from sim_bridge import columns as C
+from sim_bridge.contract import columns as C
 from sim_bridge.defaults import ensure_default_world, ensure_smoke_world
 from sim_bridge.drive import DriveConfig, drive
-from sim_bridge.experiment import simulate_experiment
-from sim_bridge.logs import read_logs
+from sim_bridge.abtest import simulate_experiment
+from sim_bridge.contract.logs import read_logs
 from sim_bridge.simulator import Simulator
 from sim_bridge.world import load_world
 

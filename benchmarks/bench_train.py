@@ -5,7 +5,7 @@
 
 Data: the default training logs (``configs/logging.yaml``, generated and cached on first use), or
 ``--logs`` (botify logs; catalog default tracks.json beside them), or ``--synthetic`` — a seeded
-synthetic log of ``--events`` events (``model.synthetic``; its losses mean nothing, its speed does).
+synthetic log of ``--events`` events (``tests.synthetic``; its losses mean nothing, its speed does).
 ``--smoke``: the tiny world's logs, 5 batches, a 1-epoch full run — seconds, for CI.
 
 Measures, in the same process and thread count: the sparse-gradient path (EmbeddingBag
@@ -25,21 +25,21 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sim_bridge.configio import with_overrides  # noqa: E402
+from sim_bridge.contract.files import with_overrides  # noqa: E402
 
 from model.config import load_experiment_config  # noqa: E402
 from model.dssm import build_model  # noqa: E402
 from model.features import build_training_data  # noqa: E402
 from model.infer import recommend  # noqa: E402
-from model.synthetic import synthetic_catalog, synthetic_events  # noqa: E402
+from tests.synthetic import synthetic_catalog, synthetic_events  # noqa: E402
 from model.train import _Batches, _lazy_weight_decay, _optimizers, train  # noqa: E402
 
 
 def load_data(args, cfg):
     if not args.synthetic:
-        from sim_bridge.catalog import read_catalog
+        from sim_bridge.contract.catalog import read_catalog
         from sim_bridge.defaults import ensure_default_logs, ensure_smoke_logs
-        from sim_bridge.logs import read_logs
+        from sim_bridge.contract.logs import read_logs
         logs = Path(args.logs) if args.logs else ensure_smoke_logs() if args.smoke else ensure_default_logs()
         catalog = read_catalog(args.catalog or logs.parent / "tracks.json")
         return build_training_data(read_logs(logs), catalog, cfg.features), f"logs:{logs}"

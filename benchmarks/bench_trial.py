@@ -28,14 +28,14 @@ sys.path.insert(0, str(REPO))
 
 from model.config import load_experiment_config  # noqa: E402
 from sim_bridge import defaults  # noqa: E402
-from sim_bridge.configio import with_overrides  # noqa: E402
-from sim_bridge.logs import read_logs  # noqa: E402
+from sim_bridge.contract.files import with_overrides  # noqa: E402
+from sim_bridge.contract.logs import read_logs  # noqa: E402
 from sim_bridge.policies import StickyArtist  # noqa: E402
 from sim_bridge.simulator import Simulator  # noqa: E402
 from sim_bridge.world import load_world  # noqa: E402
 
 from search.config import load_search_config  # noqa: E402
-from search.evaluate import control_sessions  # noqa: E402
+from sim_bridge.abtest import control_sessions  # noqa: E402
 from search.trainable import TrialSetup, train_and_serve  # noqa: E402
 
 BEFORE_EPOCHS = 25  # the search's max_epochs before rungs

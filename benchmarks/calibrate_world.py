@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from sim_bridge.calibration import TARGETS, measure_baselines
+from sim_bridge.abtest import TARGETS, measure_baselines
 from sim_bridge.defaults import ensure_default_world, ensure_smoke_world, use_world_config
 from sim_bridge.world import load_world
 

@@ -20,13 +20,13 @@ from model.config import load_experiment_config
 from model.features import build_training_data
 from model.infer import item_recommendations, recommend
 from model.train import train
-from sim_bridge.configio import with_overrides
+from sim_bridge.contract.files import with_overrides
 from sim_bridge.defaults import ensure_default_logs, ensure_default_world, ensure_smoke_logs, ensure_smoke_world
-from sim_bridge.logs import read_logs
+from sim_bridge.contract.logs import read_logs
 from sim_bridge.world import load_world
 
-from search.evaluate import control_sessions, paired_eval
-from search.serving import serving_policy
+from sim_bridge.abtest import control_sessions, paired_eval
+from sim_bridge.policies import serving_policy
 
 BASE = {  # the first 50-trial search's winner (f16852c1), rounded
     "model.norm": "l2", "model.margin": 0.29, "train.lr": 5.1e-3, "train.weight_decay": 2.2e-6,

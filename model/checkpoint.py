@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sim_bridge.atomic import atomic_path
-from sim_bridge.configio import from_dict
+from sim_bridge.contract.files import atomic_path, from_dict
 
 from model.config import ExperimentConfig
 from model.dssm import DSSM

@@ -1,5 +1,8 @@
 """The experiment configuration: features + model + train + serving, loaded from YAML at the edge.
 
+``TrainConfig`` (optimiser, schedule, stopping) lives here too, beside the sections it joins;
+``DSSMConfig`` and ``FeatureConfig`` live with the code they configure.
+
 ``configs/train.yaml`` holds all three sections (the seed's best). A *variant* is a named entry
 under the top-level ``variants:`` key of ``configs/seed_variants.yaml``: a mapping of dotted keys
 (``model.hidden_dim: 64``). Variants describe the seed's nine rows, so each one starts from the
@@ -16,14 +19,59 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim_bridge.configio import ConfigError, from_dict, read_yaml, with_overrides
+from sim_bridge.contract.files import ConfigError, from_dict, read_yaml, with_overrides
 
 from model.dssm import DSSMConfig
 from model.features import FeatureConfig
-from model.serving import ServingConfig
-from model.train_config import TrainConfig
+from sim_bridge.contract.recs import ServingConfig
 
 DEFAULT_VARIANTS = Path(__file__).resolve().parent.parent / "configs" / "seed_variants.yaml"
+
+
+@dataclass
+class TrainConfig:
+    """Training loop settings. Defaults are the seminar's.
+
+    Early stopping: an epoch *improves* when ``val < best - min_delta`` (best = the best value
+    that counted as an improvement); training stops after ``patience`` epochs without one.
+    LR schedule (ReduceLROnPlateau semantics, mode min): better when ``val < best * (1 -
+    lr_threshold)`` (rel) or ``val < best - lr_threshold`` (abs); after more than ``lr_patience``
+    bad epochs the LR is multiplied by ``lr_factor`` (not below ``min_lr``).
+    Weight decay is Adam's coupled L2 (``wd · w`` added to the gradient). With sparse bag
+    gradients it is added only to the bag rows a batch touches (lazy L2, as in LazyAdam).
+    """
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-6
+    batch_size: int = 2048
+    max_epochs: int = 30
+    patience: int = 5
+    min_delta: float = 0.0
+    lr_factor: float = 0.1
+    lr_patience: int = 3
+    lr_threshold: float = 1e-4
+    lr_threshold_mode: str = "rel"  # rel | abs
+    min_lr: float = 0.0
+    eval_batch_size: int = 16384
+    num_threads: int = 0  # torch.set_num_threads; 0 = leave as is
+    seed: int = 0  # weight init and batch order
+
+    def __post_init__(self) -> None:
+        for key in ("batch_size", "max_epochs", "eval_batch_size"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"train.{key}: must be >= 1, got {getattr(self, key)}")
+        for key in ("patience", "lr_patience", "num_threads"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"train.{key}: must be >= 0, got {getattr(self, key)}")
+        for key in ("weight_decay", "min_delta", "lr_threshold", "min_lr"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"train.{key}: must be >= 0, got {getattr(self, key)}")
+        if not self.lr > 0:
+            raise ConfigError(f"train.lr: must be > 0, got {self.lr}")
+        if not 0 < self.lr_factor < 1:
+            raise ConfigError(f"train.lr_factor: must be in (0, 1), got {self.lr_factor}")
+        if self.lr_threshold_mode not in ("rel", "abs"):
+            raise ConfigError(f"train.lr_threshold_mode: expected 'rel' or 'abs', got {self.lr_threshold_mode!r}")
 
 
 @dataclass

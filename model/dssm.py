@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sim_bridge.configio import ConfigError
+from sim_bridge.contract.files import ConfigError
 
 NORMS = ("none", "layernorm", "l2")
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "silu": nn.SiLU}
@@ -202,3 +202,12 @@ def build_model(cfg: DSSMConfig, data) -> DSSM:
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters (buffers such as item features excluded)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """auto → cuda when available, else cpu; 'cuda' without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but no CUDA GPU is available")
+    return torch.device(device)

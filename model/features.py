@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim_bridge import columns as C
-from sim_bridge.catalog import Catalog
-from sim_bridge.configio import ConfigError
+from sim_bridge.contract import columns as C
+from sim_bridge.contract.catalog import Catalog
+from sim_bridge.contract.files import ConfigError
 
 POP_TRANSFORMS = ("raw", "log", "standard")
 

@@ -7,11 +7,10 @@ import faiss
 import numpy as np
 import torch
 
-from sim_bridge.atomic import atomic_path
+from sim_bridge.contract.files import atomic_path
 
-from model.dssm import DSSM
+from model.dssm import DSSM, resolve_device
 from model.features import TrainingData
-from model.train import resolve_device
 
 
 @torch.no_grad()

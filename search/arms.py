@@ -10,7 +10,7 @@ An arm is named on the command line by one of:
   ``indexed:RECS.json``, ``i2i:ITEM_RECS.json:LIKE:SKIP``, ...).
 
 A trial is served exactly as it was searched: its lists and its ``serving`` settings go through
-:func:`search.serving.serving_policy`, the factory the search's own A/B tests use. The driver
+:func:`sim_bridge.policies.serving_policy`, the factory the search's own A/B tests use. The driver
 resolves arms (:func:`resolve_arm`, cheap, with one-line errors); each service replica builds its
 policies from them (:func:`build_policy`).
 """
@@ -22,13 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from model.config import load_experiment_config
-from sim_bridge.catalog import Catalog
-from sim_bridge.policies import Policy, make_policy
-from sim_bridge.recfile import read_item_recs, read_user_recs
+from sim_bridge.contract.catalog import Catalog
+from sim_bridge.policies import Policy, make_policy, policy_spec, serving_policy
+from sim_bridge.contract.recs import read_item_recs, read_user_recs
 
 from search import artifacts
 from search.errors import SearchError
-from search.serving import policy_spec, serving_policy
 
 USER_RECS_JSON = "recommendations.json"
 ITEM_RECS_JSON = "item_recommendations.json"

@@ -31,8 +31,8 @@ import yaml
 
 from model.checkpoint import data_maps, load_checkpoint, save_checkpoint
 from model.infer import item_embeddings, write_item_embeddings
-from sim_bridge.atomic import atomic_path, atomic_write_text
-from sim_bridge.recfile import write_item_recs, write_user_recs
+from sim_bridge.contract.files import atomic_path, atomic_write_text
+from sim_bridge.contract.recs import write_item_recs, write_user_recs
 
 MODEL_FILE = "model.pt"
 RECS_FILE = "recommendations.npz"

@@ -6,7 +6,7 @@ trial generates the world, simulates its default logging run (the world config's
 section, else ``configs/logging.yaml``), takes
 its logged TopPop and measures
 
-* the three baselines as the course did (``sim_bridge.calibration``, paired sessions):
+* the three baselines as the course did (``sim_bridge.abtest``, paired sessions):
   random 2.05, sticky_artist 2.99, toppop 2.12 mean time per session, each to ±3%;
 * when every baseline is within ``gate_pct``: the seed table's rows (``variants``, by default
   the seminar DSSM and row 9), each trained on those logs, served indexed and A/B-tested against
@@ -32,9 +32,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from sim_bridge.atomic import atomic_write_text
-from sim_bridge.calibration import TARGETS, measure_baselines
-from sim_bridge.configio import ConfigError, load_yaml, with_overrides
+from sim_bridge.contract.files import ConfigError, atomic_write_text, load_yaml, with_overrides
+from sim_bridge.abtest import TARGETS, measure_baselines
 from sim_bridge.worldgen import load_world_config
 
 from search.space import parse_space, to_optuna
@@ -90,8 +89,8 @@ def distance(measured: dict[str, float], variants: list[str]) -> float:
 
 def simulate_default_logs(world, logging, sessions: int, out: Path, arms: list[str] | None = None):
     """The world's logging run ``logging`` on ``world`` (``sessions`` > 0 / ``arms`` override it) → events."""
-    from sim_bridge.logging_run import simulate_logs_of
-    from sim_bridge.logs import read_logs
+    from sim_bridge.defaults import simulate_logs_of
+    from sim_bridge.contract.logs import read_logs
 
     cfg = logging
     if sessions:
@@ -104,7 +103,7 @@ def simulate_default_logs(world, logging, sessions: int, out: Path, arms: list[s
 
 def evaluate_world(world_cfg, logging, settings: CalibrateConfig, smoke: bool = False) -> dict[str, float]:
     """Measure one world: baselines, then (past the gate) the seed table's rows; + ``distance``."""
-    from sim_bridge.top_tracks import top_tracks_by_time
+    from sim_bridge.contract.recs import top_tracks_by_time
     from sim_bridge.worldgen import build_world
 
     from search import seed_table

@@ -1,4 +1,4 @@
-"""``configs/search.yaml`` → typed settings (through the one YAML loader, ``sim_bridge.configio``).
+"""``configs/search.yaml`` → typed settings (through the one YAML loader, ``sim_bridge.contract.files``).
 
 The file names a base training config (the seed's best), lays a search space of dotted keys over
 it (parsed by :mod:`search.space`), and fixes the objective, the simulated evaluation, the rungs
@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim_bridge.configio import ConfigError, from_dict, read_yaml
+from sim_bridge.contract.files import ConfigError, from_dict, read_yaml
 
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
     """``score = lift_weight * lift_vs_sticky(%) - val_loss_weight * val_loss / model.margin``
-    (higher is better; see :func:`search.evaluate.score` for why the margin)."""
+    (higher is better; see :func:`sim_bridge.abtest.score` for why the margin)."""
 
     lift_weight: float = 1.0
     val_loss_weight: float = 1.0

@@ -2,9 +2,9 @@
 
 The best of many noisy trials is biased upward (the winner's curse), so each of the top-k
 finished trials (by the run's objective) gets a FRESH, unpaired A/B against sticky_artist, as the
-seed ran it (docs/ab_test.md, :mod:`search.ab`): botify assignment in an experiment ``confirm-<trial>``,
+seed ran it (docs/ab_test.md, :mod:`sim_bridge.abtest`): botify assignment in an experiment ``confirm-<trial>``,
 50/50, at 8,000 sessions (the seed's scale) and at 50,000. The trial is served exactly as it was
-searched (its checkpoint's lists and ``serving`` config, :mod:`search.serving`), in the search's
+searched (its checkpoint's lists and ``serving`` config, :mod:`sim_bridge.policies`), in the search's
 world (``search_run.json``).
 
 Simulation seeds: ``--seed S`` (default 909000) + 0, 1, ... one per A/B. The search's paired
@@ -24,16 +24,15 @@ from pathlib import Path
 import pandas as pd
 
 from model.config import load_experiment_config
-from sim_bridge import columns as C
-from sim_bridge.abtest import to_markdown, write_table
-from sim_bridge.atomic import atomic_dir, atomic_write_text, check_output_dir
+from sim_bridge.contract import columns as C
+from sim_bridge.abtest import COURSE_METRICS, to_markdown, unpaired_ab, write_table
+from sim_bridge.contract.files import atomic_dir, atomic_write_text, check_output_dir
 from sim_bridge.world import World, load_world
 
 from search import artifacts, errors, results
-from search.ab import COURSE_METRICS, unpaired_ab
 from search.config import load_search_config
 from search.searcher import objective
-from search.serving import policy_spec, serving_policy
+from sim_bridge.policies import policy_spec, serving_policy
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SEED = 909_000

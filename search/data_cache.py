@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from model.features import FeatureConfig, TrainingData, build_training_data
-from sim_bridge import columns as C
-from sim_bridge.catalog import Catalog
+from sim_bridge.contract import columns as C
+from sim_bridge.contract.catalog import Catalog
 
 
 def logs_digest(events: pd.DataFrame) -> str:

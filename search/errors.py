@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import sys
 
-from sim_bridge.atomic import OutputExistsError
-from sim_bridge.catalog import CatalogError
-from sim_bridge.configio import ConfigError
-from sim_bridge.logs import LogFormatError
-from sim_bridge.recfile import RecFileError
+from sim_bridge.contract.files import ConfigError, OutputExistsError
+from sim_bridge.contract.catalog import CatalogError
+from sim_bridge.contract.logs import LogFormatError
+from sim_bridge.contract.recs import RecFileError
 from sim_bridge.world import WorldFormatError
 
 EXIT_USAGE = 2

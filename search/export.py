@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim_bridge.atomic import check_output_dir
+from sim_bridge.contract.files import check_output_dir
 
 from search import errors, results
 from search.errors import SearchError

@@ -22,7 +22,7 @@ from sim_bridge.simulator import SimConfig, Simulator
 from sim_bridge.world import World, load_world
 
 from search.errors import SearchError
-from search.evaluate import control_sessions
+from sim_bridge.abtest import control_sessions
 
 
 @dataclass
@@ -67,7 +67,7 @@ def prepare(world_dir: Path, logs_path: Path, base: ExperimentConfig, per_trial_
 
     ``rung`` and ``tuning`` are (sessions, seed) of the rung and serving-search controls.
     """
-    from sim_bridge.logs import read_logs
+    from sim_bridge.contract.logs import read_logs
 
     t0 = time.perf_counter()
     world = load_world(world_dir)

@@ -1,7 +1,7 @@
 """The report's figures (matplotlib, Agg): each function draws one PNG atomically and returns it.
 
 Inputs are plain frames and arrays already prepared by :mod:`search.report`; nothing here reads
-the experiment folder. Every figure is written through ``sim_bridge.atomic.atomic_path``.
+the experiment folder. Every figure is written through ``sim_bridge.contract.files.atomic_path``.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from sim_bridge.atomic import atomic_path  # noqa: E402
+from sim_bridge.contract.files import atomic_path  # noqa: E402
 
 DPI = 110
 SIG_COLOUR, NOSIG_COLOUR, BEST_COLOUR = "tab:green", "tab:grey", "tab:red"

@@ -24,8 +24,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from sim_bridge.atomic import atomic_dir, atomic_write_text, check_output_dir
-from sim_bridge.configio import ConfigError
+from sim_bridge.contract.files import ConfigError, atomic_dir, atomic_write_text, check_output_dir
 
 from search import errors, plots, results, timeline
 from search.config import load_search_config

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from ray.tune import ExperimentAnalysis
 
-from sim_bridge.atomic import atomic_dir, atomic_path, atomic_write_text
+from sim_bridge.contract.files import atomic_dir, atomic_path, atomic_write_text
 
 from search import artifacts
 from search.errors import SearchError

@@ -21,8 +21,7 @@ from ray import tune
 from ray.tune.logger import TBXLoggerCallback
 
 from model.config import flatten, load_experiment_config
-from sim_bridge.atomic import atomic_write_text
-from sim_bridge.configio import ConfigError, with_overrides
+from sim_bridge.contract.files import ConfigError, atomic_write_text, with_overrides
 from sim_bridge.defaults import use_world_config
 
 from search import budget, cluster, errors, inputs, results, warm_start

@@ -13,7 +13,7 @@ import copy
 import math
 import time
 
-from model.serving import ServingConfig
+from sim_bridge.contract.recs import ServingConfig
 
 from search.config import RungConfig
 from search.serving_tuner import ServingTuner

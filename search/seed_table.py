@@ -3,7 +3,7 @@
 Trains each of the nine variants of ``configs/seed_variants.yaml`` (every one: train.yaml →
 ``seminar:`` → the variant's keys) on the default logs (or ``--logs``), serves its lists as the
 seed did (indexed: uniform from the user's top-100) and A/B-tests it against sticky_artist the
-way the seed did (:mod:`search.ab`: botify assignment in experiment ``seed-<variant>``, 50/50,
+way the seed did (:mod:`sim_bridge.abtest`: botify assignment in experiment ``seed-<variant>``, 50/50,
 unpaired, 8,000 sessions; simulation seed ``--seed`` + the variant's index).
 
 Writes ``DIR/seed_table.csv`` (the seed's columns, the course's four metrics per variant) and
@@ -25,15 +25,13 @@ from model.config import load_experiment_config, read_variants
 from model.features import build_training_data
 from model.infer import recommend
 from model.train import train
-from sim_bridge import columns as C
-from sim_bridge.abtest import write_table
-from sim_bridge.atomic import atomic_write_text
-from sim_bridge.configio import ConfigError, with_overrides
+from sim_bridge.contract import columns as C
+from sim_bridge.abtest import unpaired_ab, write_table
+from sim_bridge.contract.files import ConfigError, atomic_write_text, with_overrides
 from sim_bridge.world import World, load_world
 
 from search import errors
-from search.ab import unpaired_ab
-from search.serving import serving_policy
+from sim_bridge.policies import serving_policy
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_CONFIG = REPO / "configs" / "train.yaml"
@@ -167,7 +165,7 @@ def inputs(args: argparse.Namespace) -> tuple[Path, Path]:
 
 def run(args: argparse.Namespace) -> Path:
     """Train and A/B every variant, rewriting the outputs after each; returns the .md path."""
-    from sim_bridge.logs import read_logs
+    from sim_bridge.contract.logs import read_logs
 
     names = check_args(args)
     world_dir, logs_path = inputs(args)

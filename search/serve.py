@@ -34,7 +34,7 @@ from ray.serve.experimental.consistent_hash_router import ConsistentHashRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from sim_bridge.catalog import read_catalog
+from sim_bridge.contract.catalog import read_catalog
 from sim_bridge.world import TRACKS_JSON
 
 from search.errors import USER_ERRORS, report

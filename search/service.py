@@ -11,7 +11,7 @@ returns an HTTP status and a JSON-ready payload. ``search.serve`` runs one per R
 * ``GET /`` → liveness; ``GET /track/<track>`` → the catalog row, 404 when unknown.
 * Anything malformed → 400 with ``{"message": ...}`` naming the field; unknown routes → 404.
 
-Users are assigned to arms by botify's rule (``sim_bridge.assignment``) under the experiment's
+Users are assigned to arms by botify's rule (``sim_bridge.abtest``) under the experiment's
 name. Each event is one JSON line in botify's format (``data.json``), written and flushed before
 the response is returned, so a response the client holds is an event on disk.
 """
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sim_bridge import columns as C
-from sim_bridge.assignment import arm_index, arm_names
-from sim_bridge.catalog import read_catalog
+from sim_bridge.contract import columns as C
+from sim_bridge.abtest import arm_index, arm_names
+from sim_bridge.contract.catalog import read_catalog
 from sim_bridge.live import LiveSessions
 from sim_bridge.world import TRACKS_JSON
 

@@ -8,7 +8,7 @@ policy, with the knobs chosen so far; then each knob of the chosen policy over i
 a time, keeping the best. Optuna (outside) then searches only what needs training.
 
 Adding a policy is adding its name to ``serving_search.policies`` (and, to spare simulations,
-its knobs to :data:`search.serving.POLICY_KNOBS`).
+its knobs to :data:`sim_bridge.policies.POLICY_KNOBS`).
 """
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 from model.infer import item_recommendations, recommend
-from model.serving import ServingConfig
+from sim_bridge.contract.recs import ServingConfig
 from sim_bridge.abtest import paired_lift
-from sim_bridge.configio import ConfigError, with_overrides
+from sim_bridge.contract.files import ConfigError, with_overrides
 from sim_bridge.simulator import Simulator
 
 from search.config import ServingSearchConfig
-from search.serving import knobs_of, needs_item_lists, needs_user_lists, serving_policy
+from sim_bridge.policies import knobs_of, needs_item_lists, needs_user_lists, serving_policy
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import optuna.distributions as od
 from ray import tune
 
-from sim_bridge.configio import ConfigError, from_dict, with_overrides
+from sim_bridge.contract.files import ConfigError, from_dict, with_overrides
 
 Kind = Literal["choice", "uniform", "loguniform", "int"]
 

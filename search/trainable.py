@@ -35,16 +35,16 @@ from ray import tune
 from model.config import ExperimentConfig
 from model.features import TrainingData
 from model.train import train
-from sim_bridge.configio import from_dict, with_overrides
+from sim_bridge.contract.files import from_dict, with_overrides
 from sim_bridge.simulator import Simulator
 from sim_bridge.world import World
 
 from search import artifacts
 from search.config import EvalConfig, ObjectiveConfig, RungConfig, ServingSearchConfig
 from search.data_cache import training_data
-from search.evaluate import OBJECTIVE_KEYS, paired_eval, score
+from sim_bridge.abtest import OBJECTIVE_KEYS, paired_eval, score
 from search.rungs import RungWatcher
-from search.serving import needs_item_lists, serving_policy
+from sim_bridge.policies import needs_item_lists, serving_policy
 from search.serving_tuner import Lists, ServingTuner, model_lists, serving_metrics
 
 NAN = float("nan")

@@ -1,27 +1,111 @@
-"""The course's A/B analysis (docs/ab_test.md), a sample-ratio check and a paired lift for the search.
+"""The A/B test (docs/ab_test.md): botify's assignment, simulated experiments, the course's table.
 
-Unpaired (the course's method): per-user metrics, per-arm means, effect in % of the control
-mean, 95% CI from Welch's t with Welch–Satterthwaite degrees of freedom on the difference of
-means, divided by the control mean. Paired (the search objective): the same users under both
-policies with common random numbers, CI by the delta method on the ratio of paired means.
+* **assignment**: botify's user → arm, bit-identical to ``Experiment.assign``: the experiment
+  name is hashed once, ``h = mmh3.hash(name)`` (signed 32-bit, seed 0), and a user goes to
+  ``mmh3.hash(str(user), seed=h & 0xFFFFFFFF, signed=False) % n_arms``; arm 0 is the control
+  ``"C"``, arm ``k`` is ``f"T{k}"``;
+* **experiments**: each arm serves its own policy to the users botify assigns it
+  (:func:`simulate_experiment`);
+* **unpaired analysis** (the course's method): per-user metrics from sessions (sessionized logs
+  or the simulator's table), per-arm means, effect in % of the control mean, 95% CI from Welch's
+  t with Welch–Satterthwaite degrees of freedom on the difference of means, divided by the
+  control mean; a chi-square sample-ratio check; the seed's A/B of a treatment against
+  sticky_artist (:func:`unpaired_ab`);
+* **paired lift** (the search objective): the same users under both policies with common random
+  numbers, CI by the delta method on the ratio of paired means (:func:`paired_lift`,
+  :func:`paired_eval`);
+* **calibration**: the baselines on a world, measured as the course measured them.
 """
 from __future__ import annotations
 
 import math
+import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence, TextIO
 
+import mmh3
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim_bridge import columns as C
-from sim_bridge.atomic import atomic_write_text
-from sim_bridge.logs import sessionize
+from sim_bridge.contract import columns as C
+from sim_bridge.contract.files import atomic_write_text
+from sim_bridge.contract.logs import sessionize
+from sim_bridge.policies import Policy, Random, StickyArtist, TopPop
+from sim_bridge.simulator import SimConfig, SimResult, Simulator
+from sim_bridge.world import World
 
 CONTROL = "C"
+
+
+# --------------------------------------------------------------------------- assignment
+
+
+def arm_names(n_arms: int) -> list[str]:
+    """Names of ``n_arms`` arms: ``["C", "T1", ..., f"T{n_arms - 1}"]``."""
+    if n_arms < 1:
+        raise ValueError(f"n_arms must be >= 1, got {n_arms}")
+    return [CONTROL] + [f"T{k}" for k in range(1, n_arms)]
+
+
+def experiment_seed(experiment: str) -> int:
+    """The murmur3 seed botify derives from an experiment name: ``mmh3.hash(name) & 0xFFFFFFFF``."""
+    return mmh3.hash(experiment) & 0xFFFFFFFF
+
+
+def arm_index(users: np.ndarray, experiment: str, n_arms: int) -> np.ndarray:
+    """int64 [n]: botify's arm index (0 = control) of each user in ``users``.
+
+    Hashes each distinct user once (botify hashes ``str(user)``, so ids must be integers).
+    """
+    if n_arms < 1:
+        raise ValueError(f"n_arms must be >= 1, got {n_arms}")
+    users = np.asarray(users)
+    if users.size and users.dtype.kind not in "iu":
+        raise TypeError(f"user ids must be integers, got dtype {users.dtype}")
+    seed = experiment_seed(experiment)
+    unique, inverse = np.unique(users.astype(np.int64), return_inverse=True)
+    hashes = np.fromiter(
+        (mmh3.hash(str(int(u)), seed=seed, signed=False) for u in unique),
+        dtype=np.int64,
+        count=unique.size,
+    )
+    return (hashes % n_arms)[inverse.reshape(users.shape)]
+
+
+def assign(users: np.ndarray, experiment: str, n_arms: int) -> np.ndarray:
+    """object [n]: arm name ("C", "T1", ...) of each user; see :func:`arm_index`."""
+    names = np.array(arm_names(n_arms), dtype=object)
+    return names[arm_index(users, experiment, n_arms)]
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def simulate_experiment(
+    sim: Simulator,
+    policies: list[Policy],
+    experiment: str,
+    n_sessions: int,
+    seed: int,
+    record_events: bool = False,
+) -> SimResult:
+    """Run ``policies`` as arms C, T1, ... of ``experiment`` (botify's user assignment)."""
+    if not policies:
+        raise ValueError("an experiment needs at least one arm")
+    plan = sim.plan(n_sessions, seed)
+    users = sim.world.users.user[plan.user_index]
+    arms: Mapping[str, Policy] = dict(zip(arm_names(len(policies)), policies))
+    return sim.run(arms, n_sessions, seed, arm_of_session=arm_index(users, experiment, len(policies)),
+                   record_events=record_events)
+
+
+# --------------------------------------------------------------------------- the course's table (unpaired)
+
+
 DEFAULT_METRICS = (
     C.TIME,
     C.SESSIONS,
@@ -56,16 +140,15 @@ def user_metrics(sessions: pd.DataFrame) -> pd.DataFrame:
 
 
 def welch_ci(control: np.ndarray, treatment: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """(difference of means T − C, lower, upper) from Welch's t, Welch–Satterthwaite df."""
-    nc, nt = len(control), len(treatment)
-    vc, vt = np.var(control, ddof=1) / nc, np.var(treatment, ddof=1) / nt
+    """(difference of means T − C, lower, upper) from Welch's t, Welch–Satterthwaite df.
+
+    scipy's interval; two arms with no variance at all have the point interval ``diff``.
+    """
     diff = float(np.mean(treatment) - np.mean(control))
-    se = math.sqrt(vc + vt)
-    if se == 0:
+    if np.var(control) == 0 and np.var(treatment) == 0:
         return diff, diff, diff
-    df = (vc + vt) ** 2 / (vc**2 / (nc - 1) + vt**2 / (nt - 1))
-    half = float(stats.t.ppf(0.5 + level / 2, df)) * se
-    return diff, diff - half, diff + half
+    ci = stats.ttest_ind(treatment, control, equal_var=False).confidence_interval(level)
+    return diff, float(ci.low), float(ci.high)
 
 
 def _ab_row(control: np.ndarray, treatment: np.ndarray) -> dict:
@@ -128,6 +211,25 @@ def srm_check(
             stacklevel=2,
         )
     return chi2, p
+
+
+def check_srm(sessions: pd.DataFrame, label: str = "", file: TextIO | None = None, counts: bool = True) -> float:
+    """Sample-ratio check of a session table's users against botify's equal split; returns p.
+
+    Prints the users per arm (with ``counts``) and, on a mismatch, one ``WARNING`` line to
+    ``file`` (stderr by default): a mismatch is reported, not raised, since the table is still
+    a valid record, only not to be trusted.
+    """
+    file = file or sys.stderr
+    per_arm = sessions.drop_duplicates(C.USER)[C.ARM].value_counts().sort_index()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SampleRatioMismatchWarning)
+        chi2, p = srm_check(per_arm.to_dict())
+    if counts:
+        print(f"users per arm: {per_arm.to_dict()}  (sample-ratio χ² = {chi2:.2f}, p = {p:.3g})", file=file)
+    for warning in caught:
+        print(f"WARNING{' ' + label if label else ''}: {warning.message}", file=file, flush=True)
+    return p
 
 
 @dataclass(frozen=True)
@@ -213,3 +315,116 @@ def analyze(
     sessions = sessionize(events, experiment)
     sessions = sessions[sessions[C.ARM] != ""]
     return ab_table(user_metrics(sessions), control=control, model_names=model_names, metrics=metrics)
+
+
+# --------------------------------------------------------------------------- the seed's A/B: a treatment vs sticky_artist, unpaired
+# One simulated experiment: botify assigns each user to arm C (control, sticky_artist) or T1 (the
+# treatment) by murmurhash of the experiment name and the user, 50/50; each arm serves its own
+# sessions (no common random numbers, unlike the search's paired objective). Shared by
+# ``search.confirm`` and ``search.seed_table``.
+
+# The course's metrics (the seed's table); latency is 0 for simulated serving, so it is left out.
+COURSE_METRICS = (C.TIME, C.SESSIONS, C.MEAN_TRACKS_PER_SESSION, C.MEAN_TIME_PER_SESSION)
+CONTROL_NAME = "sticky_artist"
+
+
+def unpaired_ab(world: World, treatment: Policy, experiment: str, n_sessions: int, seed: int,
+                label: str) -> pd.DataFrame:
+    """A fresh A/B of ``treatment`` (arm T1) vs sticky_artist (arm C) → one row per course metric.
+
+    ``experiment`` names the botify experiment (it drives the user assignment); ``seed`` drives
+    the simulation. A sample-ratio mismatch is printed, not raised (the table is still valid
+    as a record, but should not be trusted).
+    """
+    t0 = time.perf_counter()
+    arms = [StickyArtist(world.catalog), treatment]
+    res = simulate_experiment(Simulator(world), arms, experiment, n_sessions, seed)
+    check_srm(res.sessions, label=experiment, file=sys.stdout, counts=False)
+    table = ab_table(user_metrics(res.sessions), control="C", model_names={"T1": label}, metrics=COURSE_METRICS)
+    row = table[table["metric"] == C.MEAN_TIME_PER_SESSION].iloc[0]
+    print(f"  {label}: mean_time_per_session {row['effect']:+.2f}% [{row['lower']:+.2f}, {row['upper']:+.2f}] "
+          f"(control {row['control_mean']:.3f}, treatment {row['treatment_mean']:.3f}), "
+          f"{n_sessions} sessions, seed {seed}, {time.perf_counter() - t0:.1f}s", flush=True)
+    return table
+
+
+# --------------------------------------------------------------------------- the paired objective of a search
+# Both policies run on the same simulated sessions (``Simulator.run`` with one seed gives the same
+# users, session starts and per-step draws to any policy: common random numbers), so the paired
+# lift is far less noisy than an unpaired A/B. The sticky_artist control is simulated once per
+# search and its sessions table is shared with every trial. A winner is still confirmed later by
+# a fresh, unpaired A/B (``search.confirm``).
+
+# Every report carries these keys (NaN until the trial's final report), so the scheduler and the
+# searcher always find the metric they read.
+OBJECTIVE_KEYS = ("time_per_session", "lift_vs_sticky", "lift_lower", "lift_upper", "val_loss_rel", "score")
+
+
+def control_sessions(world: World, n_sessions: int, seed: int) -> pd.DataFrame:
+    """sticky_artist's sessions on the evaluation seed; run once per search, in the driver."""
+    return Simulator(world, SimConfig()).run(StickyArtist(world.catalog), n_sessions, seed).sessions
+
+
+def paired_eval(world: World, control: pd.DataFrame, policy: Policy, seed: int,
+                simulator: Simulator | None = None) -> dict:
+    """Serve ``policy`` (the trial's recommendations) on the control's sessions; lift in %.
+
+    ``simulator``: one of ``world`` to reuse (its start table is built once per instance).
+    """
+    n_sessions = len(control)  # one row per session
+    treatment = (simulator or Simulator(world, SimConfig())).run(policy, n_sessions, seed)
+    res = paired_lift(control, treatment.sessions)
+    return {
+        "time_per_session": float(res.treatment_mean),
+        "control_time_per_session": float(res.control_mean),
+        "lift_vs_sticky": float(res.effect),
+        "lift_lower": float(res.lower),
+        "lift_upper": float(res.upper),
+        "lift_significant": bool(res.significant),
+        "truncated_share": float(treatment.truncated_share),
+    }
+
+
+def score(lift_vs_sticky: float, val_loss_rel: float, weights: Any) -> float:
+    """``lift_weight * lift(%) - val_loss_weight * val_loss / margin``: higher is better.
+
+    ``weights``: the search's objective settings (``lift_weight``, ``val_loss_weight``).
+
+    The lift is what the service is for; the validation loss is a small, noise-free tie-breaker.
+    It enters divided by the triplet margin: the raw triplet loss scales with the margin (a
+    collapsed model scores exactly ``margin``), so with ``model.margin`` in the space a raw
+    val_loss term would reward small margins rather than better models. ``val_loss / margin``
+    is 1.0 for a collapsed model and 0 when every validation triplet clears the margin.
+    """
+    value = weights.lift_weight * lift_vs_sticky - weights.val_loss_weight * val_loss_rel
+    if not math.isfinite(value):
+        raise FloatingPointError(f"score is not finite (lift={lift_vs_sticky}, val_loss_rel={val_loss_rel})")
+    return float(value)
+
+
+# --------------------------------------------------------------------------- calibration: the baselines on a world
+
+
+# The course's table on its real world (docs/seed.md): mean time per session.
+TARGETS = {"random": 2.05, "sticky_artist": 2.99, "toppop": 2.12}
+
+
+def measure_baselines(world: World, n_sessions: int, seed: int) -> dict[str, dict[str, float]]:
+    """User-level mean time and tracks per session (± SE) of each baseline, paired sessions.
+
+    TopPop serves the world's logged ``top_tracks`` when it has them (botify's rule), else the
+    catalog's pop (reported as ``toppop_catalog``)."""
+    sim = Simulator(world)
+    policies = [Random(world.catalog.n_tracks), StickyArtist(world.catalog), TopPop(world.catalog, top=world.top_tracks)]
+    out = {}
+    for policy in policies:
+        users = user_metrics(sim.run(policy, n_sessions, seed).sessions)
+        time, tracks = users[C.MEAN_TIME_PER_SESSION], users[C.MEAN_TRACKS_PER_SESSION]
+        out[policy.name] = {
+            "time": float(time.mean()),
+            "time_se": float(time.std(ddof=1) / np.sqrt(len(time))),
+            "tracks": float(tracks.mean()),
+            "tracks_se": float(tracks.std(ddof=1) / np.sqrt(len(tracks))),
+            "off_pct": float(100 * (time.mean() / TARGETS[policy.name.removesuffix("_catalog")] - 1)),
+        }
+    return out

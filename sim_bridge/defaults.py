@@ -1,4 +1,4 @@
-"""The built-in default world and its training logs: generated once, cached on disk.
+"""The built-in default world and its training logs (a simulated logging run): generated once, cached.
 
 Cache root: ``$BOTIFY_TUNE_CACHE`` or ``~/.cache/botify-tune``. Each world lives in a folder
 named by a digest of its generator config (the generator's name included, so v1 and v2 worlds
@@ -16,11 +16,17 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sim_bridge.configio import load_yaml
-from sim_bridge.world import TOP_TRACKS_JSON as TOP_TRACKS
+from sim_bridge.abtest import simulate_experiment
+from sim_bridge.contract.files import ConfigError, from_dict, load_yaml, read_yaml
+from sim_bridge.contract.logs import read_logs, write_logs
+from sim_bridge.contract.recs import top_tracks_by_time, write_top_tracks
+from sim_bridge.policies import make_policy
+from sim_bridge.simulator import Simulator, result_events
+from sim_bridge.world import TOP_TRACKS_JSON as TOP_TRACKS, load_world, save_world
 from sim_bridge.worldgen import build_world, load_world_config
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -72,8 +78,6 @@ def ensure_world(config, name: str = "world") -> Path:
     """Folder of the world generated from ``config`` (generated on first use)."""
     folder = cache_root() / f"{name}-{_digest(config)}"
     if not (folder / "users.json").is_file():
-        from sim_bridge.world import save_world
-
         print(f"generating {name} (seed {config.seed}, {config.n_tracks} tracks) into {folder} ...", flush=True)
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -89,8 +93,6 @@ def ensure_logs(world_dir: Path, config: LoggingConfig) -> Path:
     """Parquet training logs of ``config``'s logging run in ``world_dir`` (simulated on first use)."""
     path = Path(world_dir) / f"logs-{_digest(config)}.parquet"
     if not path.is_file():
-        from sim_bridge.logging_run import simulate_logs
-
         simulate_logs(Path(world_dir), config, path)
     return path
 
@@ -102,9 +104,6 @@ def ensure_top_tracks(world_dir: Path, logs: Path) -> None:
     stamp = world_dir / f".{TOP_TRACKS}.{logs.stem}"
     if (world_dir / TOP_TRACKS).is_file() and stamp.is_file():
         return
-    from sim_bridge.logs import read_logs
-    from sim_bridge.top_tracks import top_tracks_by_time, write_top_tracks
-
     write_top_tracks(top_tracks_by_time(read_logs(logs)), world_dir / TOP_TRACKS)
     for old in world_dir.glob(f".{TOP_TRACKS}.*"):
         old.unlink()
@@ -113,8 +112,6 @@ def ensure_top_tracks(world_dir: Path, logs: Path) -> None:
 
 def logging_config(world_config: str | Path) -> LoggingConfig:
     """The world's default logging run: its config's ``logging:`` section, else ``configs/logging.yaml``."""
-    from sim_bridge.configio import ConfigError, from_dict, read_yaml
-
     section = read_yaml(world_config).get("logging")
     if section is None:
         return load_yaml(DEFAULT_LOGGING_CONFIG, LoggingConfig)
@@ -142,3 +139,24 @@ def ensure_smoke_world() -> Path:
 def ensure_smoke_logs() -> Path:
     config = LoggingConfig(experiment="smoke-logging", sessions=4_000, seed=5)
     return ensure_logs(ensure_smoke_world(), config)
+
+
+# --------------------------------------------------------------------------- the logging run
+# An A/B of baseline policies whose botify logs are the model's training data.
+
+
+def simulate_logs(world_dir: Path, config, out: Path) -> None:
+    """Run ``config`` (a LoggingConfig) on the world in ``world_dir`` and write ``out``."""
+    simulate_logs_of(load_world(world_dir), config, out)
+
+
+def simulate_logs_of(world, config, out: Path) -> None:
+    """Run ``config`` (a LoggingConfig) on ``world`` and write its botify logs to ``out``."""
+    start = time.perf_counter()
+    sim = Simulator(world)
+    policies = [make_policy(spec, world) for spec in config.arms]
+    print(f"simulating logging run: {config.sessions} sessions, arms {config.arms} ...", flush=True)
+    result = simulate_experiment(sim, policies, config.experiment, config.sessions, config.seed, record_events=True)
+    events = result_events(result, config.experiment)
+    write_logs(events, out)
+    print(f"wrote {len(events)} events to {out} in {time.perf_counter() - start:.1f}s", flush=True)

@@ -5,7 +5,7 @@ episode posts one request at a time, ``POST /next/<user>`` with the track just p
 listened fraction (the first call carries the session's first track with time 1.0), and
 ``POST /last/<user>`` after the final step. This client does the same with this project's
 listener model: the session plan (users, interests, first tracks) and the per-step budget draws
-are the simulator's own (:mod:`sim_bridge.session_plan`, :mod:`sim_bridge.listener`), so a
+are the simulator's own (:mod:`sim_bridge.simulator`, :mod:`sim_bridge.simulator`), so a
 service that serves a deterministic policy yields exactly the sessions of an in-process run.
 Only the recommendations come from the service.
 
@@ -24,10 +24,8 @@ import aiohttp
 import numpy as np
 import pandas as pd
 
-from sim_bridge import columns as C
-from sim_bridge.listener import counter_uniform, listen_time
-from sim_bridge.session_plan import SessionPlan
-from sim_bridge.simulator import Simulator
+from sim_bridge.contract import columns as C
+from sim_bridge.simulator import SessionPlan, Simulator, counter_uniform, listen_time
 from sim_bridge.world import World
 
 

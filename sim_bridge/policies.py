@@ -1,26 +1,44 @@
-"""What the service recommends next (docs/listener.md). Each policy serves a whole batch at once.
+"""What the service recommends next (docs/listener.md): every policy, and the one factory.
 
-``recommend(batch, slots, u)`` returns one track per slot, given the batch state and one
-uniform draw per slot (from the simulator's counter-based stream, so a policy's choices are
-a pure function of the session, the step and the state). Policies see public data only,
-except :class:`Oracle`, the reference ceiling, which reads the hidden truth.
+``recommend(batch, slots, u)`` returns one track per slot, given the batch state and one uniform
+draw per slot (see :class:`sim_bridge.simulator.Policy`). Policies see public data only, except
+:class:`Oracle`, the reference ceiling, which reads the hidden truth.
+
+* baselines: :class:`Random`, :class:`StickyArtist` (the seed's control), :class:`TopPop`;
+* lists served by botify's rules: per user :class:`Indexed` and :class:`Sequential`, per track
+  :class:`Contextual` (botify 2025) and :class:`BotifyI2I` (botify 2026), and our session-aware
+  :class:`ItemToItem` — an exported list deploys unchanged on botify for all but the last;
+* the ceiling: :class:`Oracle`.
+
+Two ways in, one factory: :func:`serving_policy` builds a list-served policy from a
+:class:`~sim_bridge.contract.recs.ServingConfig` (the search's ``serving`` section), and
+:func:`make_policy` parses the CLI's spec strings (``sticky_artist``, ``i2i:FILE:LIKE:SKIP``, ...),
+handing every list-served spec to :func:`serving_policy`.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Protocol
+from typing import Mapping
 
 import numpy as np
 
-from sim_bridge.catalog import Catalog
-from sim_bridge.listener import listen_time
-from sim_bridge.session_batch import SessionBatch
+from sim_bridge.contract.catalog import Catalog
+from sim_bridge.contract.recs import (
+    ITEM_LIST_POLICIES,
+    SERVING_POLICIES,
+    ServingConfig,
+    read_item_recs,
+    read_top_tracks,
+    read_user_recs,
+)
+from sim_bridge.simulator import Policy, listen_time, nearest_by_inner_product
+
+__all__ = ["Policy", "Random", "StickyArtist", "TopPop", "Indexed", "Sequential", "ItemToItem", "Contextual",
+           "BotifyI2I", "Oracle", "catalog_item_lists", "serving_policy", "policy_spec", "knobs_of",
+           "needs_item_lists", "needs_user_lists", "make_policy", "BASELINES", "POLICY_KNOBS"]
 
 
-class Policy(Protocol):
-    name: str
-
-    def recommend(self, batch: SessionBatch, slots: np.ndarray, u: np.ndarray) -> np.ndarray: ...
+# --------------------------------------------------------------------------- baselines
 
 
 def _pick(offsets: np.ndarray, sizes: np.ndarray, values: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -85,6 +103,9 @@ class TopPop:
 
     def recommend(self, batch, slots, u):
         return self.top[(u * len(self.top)).astype(np.int64)]
+
+
+# --------------------------------------------------------------------------- per-user lists (botify's Indexed and Sequential)
 
 
 class _UserLists:
@@ -157,6 +178,141 @@ class Sequential:
         return out
 
 
+# --------------------------------------------------------------------------- per-track lists: ours, session-aware
+# Next track = the first entry of the *anchor* track's list that was not played in this
+# session and whose artist is not among the last ``skip_artists`` plays. The anchor is the
+# session's last liked track (time ≥ ``like_threshold``; the first track is the first anchor,
+# so a threshold above 1 anchors the whole session on it). Uses only what botify sees: the
+# previous track and its time.
+
+class ItemToItem:
+    """Per-track lists served session-aware; random when the anchor has no usable entry."""
+
+    name = "i2i"
+
+    def __init__(self, lists: Mapping[int, np.ndarray], catalog: Catalog,
+                 like_threshold: float = 0.5, skip_artists: int = 1):
+        n = catalog.n_tracks
+        self.lists = _item_table(lists, n)  # [N, L], -1 = no entry
+        self.artist_of = catalog.artist_codes
+        self.like_threshold, self.skip_artists, self.n_tracks = like_threshold, skip_artists, n
+        self.anchor = np.zeros(0, dtype=np.int64)  # per slot of the batch being served
+
+    def recommend(self, batch, slots, u):
+        if len(self.anchor) != len(batch.session):
+            self.anchor = np.zeros(len(batch.session), dtype=np.int64)
+        liked = (batch.step[slots] == 0) | (batch.prev_time[slots] >= self.like_threshold)
+        self.anchor[slots[liked]] = batch.prev_track[slots[liked]]
+        cand = self.lists[self.anchor[slots]]  # [S, L]
+        usable = (cand >= 0) & ~batch.played[slots[:, None], np.maximum(cand, 0)]
+        fresh = usable & ~self._recent_artist(batch, slots, cand)
+        rows = np.arange(len(slots))
+        random = (u * self.n_tracks).astype(np.int64)
+        # prefer an entry by a new artist, else any unplayed entry, else a random track
+        fallback = np.where(usable.any(axis=1), cand[rows, usable.argmax(axis=1)], random)
+        return np.where(fresh.any(axis=1), cand[rows, fresh.argmax(axis=1)], fallback)
+
+    def _recent_artist(self, batch, slots: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        """bool [S, L]: the candidate's artist is among the last ``skip_artists`` plays."""
+        if self.skip_artists == 0:
+            return np.zeros(cand.shape, dtype=bool)
+        back = batch.step[slots, None] - np.arange(self.skip_artists)  # history positions
+        recent = self.artist_of[batch.history[slots[:, None], np.maximum(back, 0)]]
+        recent = np.where(back >= 0, recent, -1)  # [S, skip]
+        return (self.artist_of[np.maximum(cand, 0)][:, :, None] == recent[:, None, :]).any(axis=2)
+
+
+def _item_table(lists: Mapping[int, np.ndarray], n: int) -> np.ndarray:
+    """int32 [n, L]: row t = track t's list, padded with -1; every id must be a catalog track.
+
+    A search builds this table for every serving it simulates, so it is cheap to build: lists of
+    one length (what model.infer writes) are stacked in one step rather than row by row, and the
+    table is int32 (catalog ids fit): half the memory to fault in (50k × 200 entries).
+    """
+    keys = np.fromiter(lists.keys(), dtype=np.int64, count=len(lists))
+    values = [np.asarray(v, dtype=np.int64) for v in lists.values()]
+    width = max((len(v) for v in values), default=1)
+    table = np.full((n, max(width, 1)), -1, dtype=np.int32)
+    if not values:
+        return table
+    bad = ValueError(f"item-to-item lists name tracks outside the catalog 0..{n - 1}")
+    if keys.min() < 0 or keys.max() >= n:
+        raise bad
+    if all(len(v) == width for v in values):
+        block = np.stack(values)
+        if width and (block.min() < 0 or block.max() >= n):
+            raise bad
+        table[keys] = block
+        return table
+    for track, recs in zip(keys, values):
+        if len(recs) and (recs.min() < 0 or recs.max() >= n):
+            raise bad
+        table[track, : len(recs)] = recs
+    return table
+
+
+# --------------------------------------------------------------------------- per-track lists: botify's own rules
+# So an exported per-track list deploys unchanged. Both see only what botify sees: the tracks
+# played and their listened times.
+
+class Contextual:
+    """botify 2025: uniform from the previous track's list; random without one."""
+
+    name = "contextual"
+
+    def __init__(self, lists: Mapping[int, np.ndarray], n_tracks: int):
+        self.lists = _item_table(lists, n_tracks)
+        self.sizes = (self.lists >= 0).sum(axis=1)
+        self.n_tracks = n_tracks
+
+    def recommend(self, batch, slots, u):
+        prev = batch.prev_track[slots]
+        size = self.sizes[prev]
+        pick = self.lists[prev, np.minimum((u * size).astype(np.int64), np.maximum(size - 1, 0))]
+        return np.where(size > 0, pick, (u * self.n_tracks).astype(np.int64))
+
+
+class BotifyI2I:
+    """botify 2026: anchor ∝ summed listened time over the last ``history`` plays; the first
+    unheard entry of its list; anchors without one are dropped; random when none is left.
+
+    Drawing among the anchors that have an unheard entry, ∝ their weights, is the same
+    distribution as botify's draw-drop-redraw loop, done with one uniform per slot.
+    """
+
+    name = "botify_i2i"
+
+    def __init__(self, lists: Mapping[int, np.ndarray], n_tracks: int, history: int = 10):
+        self.lists = _item_table(lists, n_tracks)
+        self.n_tracks, self.history = n_tracks, history
+        self.times = np.zeros((0, 0))  # [slots, max plays]: listened time of each play so far
+
+    def recommend(self, batch, slots, u):
+        if self.times.shape != batch.history.shape:
+            self.times = np.zeros(batch.history.shape)
+        step = batch.step[slots]
+        self.times[slots, step] = batch.prev_time[slots]  # the play the listener just finished
+        pos = step[:, None] - np.arange(self.history)[::-1]  # [S, H] positions, oldest first
+        valid = pos >= 0
+        tracks = np.where(valid, batch.history[slots[:, None], np.maximum(pos, 0)], -1)
+        times = np.where(valid, self.times[slots[:, None], np.maximum(pos, 0)], 0.0)
+        same = (tracks[:, :, None] == tracks[:, None, :]) & valid[:, :, None]  # [S, H, H]
+        weight = (same * times[:, None, :]).sum(axis=2)  # summed time of each position's track
+        first = valid & ~np.tril(same, k=-1).any(axis=2)  # count each distinct track once
+        cand = self.lists[np.maximum(tracks, 0)]  # [S, H, L]
+        unheard = (cand >= 0) & ~batch.played[slots[:, None, None], np.maximum(cand, 0)]
+        w = np.where(first & unheard.any(axis=2), weight, 0.0)
+        cum = np.cumsum(w, axis=1)
+        total = cum[:, -1]
+        anchor = (cum > (u * total)[:, None]).argmax(axis=1)
+        rows = np.arange(len(slots))
+        pick = cand[rows, anchor, unheard[rows, anchor].argmax(axis=1)]
+        return np.where(total > 0, pick, (u * self.n_tracks).astype(np.int64))
+
+
+# --------------------------------------------------------------------------- the ceiling (hidden truth)
+
+
 class Oracle:
     """Reference ceiling (hidden truth): the unplayed track with the highest listen time now,
     among the ``candidates`` tracks nearest to the session's taste. Never a baseline."""
@@ -164,8 +320,6 @@ class Oracle:
     name = "oracle"
 
     def __init__(self, world, candidates: int = 300):
-        from sim_bridge.starts import nearest_by_inner_product
-
         users = world.users
         self.users = users
         self.artist_of = world.catalog.artist_codes
@@ -193,12 +347,68 @@ def catalog_item_lists(world, k: int = 20) -> dict[int, np.ndarray]:
     """Per-track lists of the ``k`` nearest tracks by cosine of the hidden embeddings — the kind
     of item-to-item file a course ships with its catalog (made from its own embeddings). Reads
     hidden truth: for simulated logging runs, like the oracle."""
-    from sim_bridge.starts import nearest_by_inner_product
-
     emb = world.embeddings / np.linalg.norm(world.embeddings, axis=1, keepdims=True)
     near = nearest_by_inner_product(emb, np.arange(len(emb)), k + 1)
     not_self = near != np.arange(len(emb))[:, None]
     return {t: row[keep][:k] for t, (row, keep) in enumerate(zip(near, not_self))}
+
+
+# --------------------------------------------------------------------------- the factory
+
+
+# The ``serving.*`` knobs each policy reads (the in-trial serving search tries only these). A policy
+# missing here is tried with every knob, and with both kinds of lists: correct, only slower.
+POLICY_KNOBS = {
+    "indexed": ("k",),
+    "sequential": ("k",),
+    "i2i": ("k", "like_threshold", "skip_artists"),
+    "contextual": ("k",),
+    "botify_i2i": ("k",),
+}
+USER_LIST_POLICIES = ("indexed", "sequential")  # served from per-user lists only
+
+
+def knobs_of(policy: str, knobs: list[str]) -> list[str]:
+    """The knobs among ``knobs`` that ``policy`` reads (all of them for a policy not in the table)."""
+    own = POLICY_KNOBS.get(policy)
+    return [k for k in knobs if own is None or k in own]
+
+
+def needs_item_lists(policy: str) -> bool:
+    """Whether serving ``policy`` needs per-track lists (``model.infer.item_recommendations``)."""
+    return policy not in USER_LIST_POLICIES
+
+
+def needs_user_lists(policy: str) -> bool:
+    """Whether serving ``policy`` needs per-user lists (``model.infer.recommend``)."""
+    return policy not in ITEM_LIST_POLICIES
+
+
+def serving_policy(cfg: ServingConfig, catalog: Catalog, user_recs: dict[int, np.ndarray] | None,
+                   item_recs: dict[int, np.ndarray] | None = None) -> Policy:
+    """The one factory of list-served policies (the search's ``serving`` config and the CLI's
+    ``indexed:``/``i2i:``/... specs both come here): indexed / sequential over per-user lists;
+    i2i (ours), contextual or botify_i2i (botify's rules) over per-track lists."""
+    if cfg.policy in USER_LIST_POLICIES and user_recs is None:
+        raise ValueError(f"serving.policy '{cfg.policy}' needs per-user lists (recommend)")
+    if cfg.policy == "indexed":
+        return Indexed(user_recs, catalog.n_tracks)
+    if cfg.policy == "sequential":
+        return Sequential(user_recs, catalog.n_tracks)
+    if item_recs is None:
+        raise ValueError(f"serving.policy '{cfg.policy}' needs per-track lists (item_recommendations)")
+    if cfg.policy == "contextual":
+        return Contextual(item_recs, catalog.n_tracks)
+    if cfg.policy == "botify_i2i":
+        return BotifyI2I(item_recs, catalog.n_tracks)
+    return ItemToItem(item_recs, catalog, cfg.like_threshold, cfg.skip_artists)
+
+
+def policy_spec(cfg: ServingConfig) -> str:
+    """A short label of the serving choice for tables: ``indexed``, ``i2i(0.5, skip 1)``."""
+    if cfg.policy == "i2i":
+        return f"i2i(like ≥ {cfg.like_threshold:.2f}, skip {cfg.skip_artists})"
+    return cfg.policy
 
 
 BASELINES = ("random", "sticky_artist", "sticky_artist_exclusive", "toppop", "toppop_catalog")
@@ -223,35 +433,25 @@ def make_policy(spec: str, world) -> Policy:
         return TopPop(catalog, top=_logged_top(arg, world))
     if name == "toppop_catalog":
         return TopPop(catalog, _positive_int(arg, spec, name) if arg else 100)
-    if name in ("contextual", "botify_i2i") and arg:
-        from sim_bridge.botify_rules import BotifyI2I, Contextual
-        from sim_bridge.recfile import read_item_recs
-
-        cls = Contextual if name == "contextual" else BotifyI2I
-        return cls(read_item_recs(Path(arg)), catalog.n_tracks)
+    if name in SERVING_POLICIES and arg:
+        return _served_from_file(name, arg, catalog)
     if name == "oracle" and not arg:
         return Oracle(world)
     if name == "contextual_catalog":
-        from sim_bridge.botify_rules import Contextual
-
         return Contextual(catalog_item_lists(world, int(arg) if arg else 20), catalog.n_tracks)
-    if name == "i2i" and arg:
-        from sim_bridge.recfile import read_item_recs
-        from sim_bridge.session_aware import ItemToItem
-
-        path, serving = _i2i_arg(arg)
-        return ItemToItem(read_item_recs(Path(path)), catalog, **serving)
-    if name in ("indexed", "sequential") and arg:
-        from sim_bridge.recfile import read_user_recs
-
-        recs = read_user_recs(Path(arg))
-        cls = Indexed if name == "indexed" else Sequential
-        return cls(recs, catalog.n_tracks)
     raise ValueError(
         f"unknown policy '{spec}': expected one of {', '.join(BASELINES)}, oracle, contextual_catalog[:K], "
         "indexed:RECS.json, sequential:RECS.json, contextual:ITEM_RECS.json, botify_i2i:ITEM_RECS.json, "
         "i2i:ITEM_RECS.json[:LIKE:SKIP]"
     )
+
+
+def _served_from_file(name: str, arg: str, catalog: Catalog) -> Policy:
+    """``indexed:RECS.json``, ``i2i:ITEM_RECS.json[:LIKE:SKIP]``, ...: a serving config over a list file."""
+    if name in USER_LIST_POLICIES:
+        return serving_policy(ServingConfig(name), catalog, read_user_recs(Path(arg)))
+    path, knobs = _i2i_arg(arg) if name == "i2i" else (arg, {})
+    return serving_policy(ServingConfig(name, **knobs), catalog, None, read_item_recs(Path(path)))
 
 
 def _positive_int(text: str, spec: str, name: str) -> int:
@@ -264,8 +464,6 @@ def _positive_int(text: str, spec: str, name: str) -> int:
 def _logged_top(arg: str, world) -> np.ndarray:
     """``toppop``'s tracks: the file given, else the world's ``top_tracks.json``."""
     if arg:
-        from sim_bridge.top_tracks import read_top_tracks
-
         top = read_top_tracks(Path(arg))
     elif getattr(world, "top_tracks", None) is not None:
         top = world.top_tracks

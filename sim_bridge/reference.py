@@ -11,10 +11,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from sim_bridge import columns as C
-from sim_bridge.listener import counter_uniform, listen_time
-from sim_bridge.session_batch import SessionBatch
-from sim_bridge.session_plan import SessionPlan, draw_session_plan
+from sim_bridge.contract import columns as C
+from sim_bridge.simulator import SessionBatch, SessionPlan, counter_uniform, draw_session_plan, listen_time
 from sim_bridge.world import World
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sim_bridge.atomic import atomic_path, atomic_write_text
-from sim_bridge.jsonline import parse_object
-from sim_bridge.catalog import Catalog, read_catalog, write_catalog
+from sim_bridge.contract.catalog import Catalog, read_catalog, write_catalog
+from sim_bridge.contract.files import atomic_path, atomic_write_text, parse_object
+from sim_bridge.contract.recs import read_top_tracks
 
 DEFAULT_INTEREST_NEIGHBOURS = 10
 DEFAULT_SESSION_BUDGET = 5
@@ -80,8 +80,6 @@ def load_world(folder: str | Path) -> World:
         raise WorldFormatError(f"{folder / TRACKS_NPY}: expected a 2-d array, got shape {embeddings.shape}")
     top = None
     if (folder / TOP_TRACKS_JSON).is_file():
-        from sim_bridge.top_tracks import read_top_tracks
-
         top = read_top_tracks(folder / TOP_TRACKS_JSON)
         if top.max() >= catalog.n_tracks:
             raise WorldFormatError(f"{folder / TOP_TRACKS_JSON}: names a track outside the catalog")

@@ -1,5 +1,5 @@
 """benchmarks/calibrate_world.py runs end to end in its smoke mode."""
-from sim_bridge.calibration import TARGETS
+from sim_bridge.abtest import TARGETS
 
 from tests.benchmarks.smoke import last_json, run
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from sim_bridge.configio import with_overrides
+from sim_bridge.contract.files import with_overrides
 
 from model.config import ExperimentConfig, load_experiment_config
 from model.features import build_training_data
-from model.synthetic import synthetic_catalog, synthetic_events
+from tests.synthetic import synthetic_catalog, synthetic_events
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]

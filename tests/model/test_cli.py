@@ -2,9 +2,9 @@ import json
 
 import numpy as np
 
-from sim_bridge.catalog import write_catalog
+from sim_bridge.contract.catalog import write_catalog
 
-from model.cli import main
+from model.train import main
 from model.checkpoint import load_checkpoint
 from tests.model.conftest import TRAIN_YAML
 from tests.model.test_dssm import _count

@@ -1,6 +1,6 @@
 import pytest
 
-from sim_bridge.configio import ConfigError, with_overrides
+from sim_bridge.contract.files import ConfigError, with_overrides
 
 from model.config import ExperimentConfig, load_experiment_config, read_variants
 from tests.model.conftest import REPO, TRAIN_YAML

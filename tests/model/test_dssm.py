@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sim_bridge.configio import with_overrides
+from sim_bridge.contract.files import with_overrides
 
 from model.config import load_experiment_config
 from model.dssm import DSSM, DSSMConfig, build_model, count_parameters

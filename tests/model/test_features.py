@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim_bridge import columns as C
-from sim_bridge.catalog import Catalog
+from sim_bridge.contract import columns as C
+from sim_bridge.contract.catalog import Catalog
 
 from model.features import FeatureConfig, build_training_data, mask_history
 

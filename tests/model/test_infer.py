@@ -6,7 +6,7 @@ import torch
 
 from model.checkpoint import data_maps, load_checkpoint, save_checkpoint
 from model.infer import item_embeddings, recommend, top_k_l2, user_embeddings, write_item_embeddings
-from sim_bridge.recfile import write_user_recs
+from sim_bridge.contract.recs import write_user_recs
 from model.train import train
 
 
@@ -73,7 +73,7 @@ def test_item_recommendations_are_nearest_other_items(data, tiny_cfg):
 
 
 def test_serving_config_rejects_unknown_policy():
-    from sim_bridge.configio import ConfigError, with_overrides
+    from sim_bridge.contract.files import ConfigError, with_overrides
     from model.config import ExperimentConfig
 
     with pytest.raises(ConfigError, match="serving.policy"):

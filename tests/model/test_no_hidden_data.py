@@ -5,35 +5,45 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sim_bridge.catalog import write_catalog
+from sim_bridge.contract.catalog import write_catalog
 
 from tests.model.conftest import REPO
 
-ALLOWED = {"sim_bridge.columns", "sim_bridge.configio", "sim_bridge.catalog", "sim_bridge.atomic",
-           "sim_bridge.logs", "sim_bridge.recfile"}
+CONTRACT = "sim_bridge.contract"
 
 
-def _imports(path: Path) -> set[str]:
+def _sim_bridge_imports(path: Path) -> set[str]:
+    """Every ``sim_bridge`` module ``path`` imports (``from sim_bridge import x`` counts as ``sim_bridge.x``)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == "sim_bridge":  # from sim_bridge import columns → the names count
-                found |= {f"sim_bridge.{a.name}" for a in node.names}
-            else:
-                found.add(node.module)
-    return found
+            found |= {f"{node.module}.{a.name}" for a in node.names} if node.module == "sim_bridge" else {node.module}
+    return {m for m in found if m == "sim_bridge" or m.startswith("sim_bridge.")}
 
 
-def test_model_imports_only_public_sim_bridge():
+def _inside_contract(module: str) -> bool:
+    return module == CONTRACT or module.startswith(CONTRACT + ".")
+
+
+def test_model_imports_only_the_public_contract():
     files = sorted((REPO / "model").rglob("*.py"))
     assert len(files) >= 6
     for path in files:
-        ours = {m for m in _imports(path) if m == "sim_bridge" or m.startswith("sim_bridge.")}
-        assert ours <= ALLOWED, f"{path.name} imports {sorted(ours - ALLOWED)}"
+        outside = sorted(m for m in _sim_bridge_imports(path) if not _inside_contract(m))
+        assert not outside, f"model/{path.name} imports {outside}, outside {CONTRACT}"
         text = path.read_text()
         assert "tracks.npy" not in text and "users.json" not in text, path.name
+
+
+def test_the_contract_imports_nothing_of_the_hidden_side():
+    files = sorted((REPO / "sim_bridge" / "contract").rglob("*.py"))
+    assert len(files) >= 5
+    for path in files:
+        outside = sorted(m for m in _sim_bridge_imports(path) if not _inside_contract(m))
+        assert not outside, f"contract/{path.name} imports {outside}"
+        assert "tracks.npy" not in path.read_text() and "users.json" not in path.read_text(), path.name
 
 
 def tiny_yaml(tmp_path: Path) -> Path:
@@ -53,12 +63,13 @@ def test_cli_trains_from_catalog_and_logs_only(catalog, events, tmp_path):
     write_catalog(catalog, world / "tracks.json")
     events.to_json(world / "logs.json", orient="records", lines=True)
     assert sorted(p.name for p in world.iterdir()) == ["logs.json", "tracks.json"]
-    # a tracer that fails the run if any hidden module is imported or hidden file opened
+    # a tracer that fails the run if any sim_bridge module outside the contract is imported, or a
+    # hidden file opened
     guard = (
         "import sys, builtins\n"
         "class G:\n"
         "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name in ('sim_bridge.world','sim_bridge.worldgen','sim_bridge.simulator','sim_bridge.policies'):\n"
+        "        if name.startswith('sim_bridge.') and not name.startswith('sim_bridge.contract'):\n"
         "            raise ImportError('hidden module ' + name)\n"
         "sys.meta_path.insert(0, G())\n"
         "_open = builtins.open\n"
@@ -66,7 +77,7 @@ def test_cli_trains_from_catalog_and_logs_only(catalog, events, tmp_path):
         "    if str(f).endswith(('tracks.npy', 'users.json')): raise PermissionError(f)\n"
         "    return _open(f, *a, **k)\n"
         "builtins.open = op\n"
-        "from model.cli import main\n"
+        "from model.train import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
     out = tmp_path / "out"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from sim_bridge.configio import with_overrides
+from sim_bridge.contract.files import with_overrides
 
 from model.config import load_experiment_config, read_variants
 from model.infer import recommend

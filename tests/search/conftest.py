@@ -23,8 +23,8 @@ from model.config import load_experiment_config
 from model.features import build_training_data
 from model.train import train
 from sim_bridge import defaults
-from sim_bridge.configio import with_overrides
-from sim_bridge.logs import read_logs
+from sim_bridge.contract.files import with_overrides
+from sim_bridge.contract.logs import read_logs
 from sim_bridge.policies import StickyArtist
 from sim_bridge.simulator import Simulator
 from sim_bridge.world import load_world

@@ -7,13 +7,12 @@ import pandas as pd
 import pytest
 
 from model.config import ExperimentConfig
-from model.serving import ServingConfig
+from sim_bridge.contract.recs import ServingConfig
 from search import artifacts
 from search.arms import ArmError, build_policy, resolve_arm, resolve_world
-from sim_bridge.configio import load_yaml
+from sim_bridge.contract.files import load_yaml
 from sim_bridge.defaults import SMOKE_WORLD_CONFIG
-from sim_bridge.policies import Indexed, StickyArtist
-from sim_bridge.session_aware import ItemToItem
+from sim_bridge.policies import Indexed, ItemToItem, StickyArtist
 from sim_bridge.worldgen import WorldGenConfig, generate_world
 
 

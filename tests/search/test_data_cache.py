@@ -4,7 +4,7 @@ import dataclasses
 import numpy as np
 
 from model.features import FeatureConfig, build_training_data
-from model.synthetic import synthetic_catalog, synthetic_events
+from tests.synthetic import synthetic_catalog, synthetic_events
 
 from search.data_cache import data_digest, logs_digest, training_data
 

@@ -3,7 +3,7 @@ import math
 
 import torch
 
-from model.serving import ServingConfig
+from sim_bridge.contract.recs import ServingConfig
 
 from search.config import RungConfig, ServingSearchConfig
 from search.rungs import RungWatcher

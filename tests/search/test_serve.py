@@ -14,15 +14,14 @@ import pandas as pd
 import pytest
 
 from model.config import ExperimentConfig
-from model.serving import ServingConfig
+from sim_bridge.contract.recs import ServingConfig, write_item_recs, write_user_recs
 from search import artifacts
 from search.serve import host_warning, main as serve_main
-from sim_bridge import columns as C
+from sim_bridge.contract import columns as C
 from sim_bridge.defaults import ensure_smoke_world
 from sim_bridge.drive import DriveConfig, drive
-from sim_bridge.logs import read_logs, sessionize
-from sim_bridge.recfile import write_item_recs, write_user_recs
-from sim_bridge.starts import nearest_by_inner_product
+from sim_bridge.contract.logs import read_logs, sessionize
+from sim_bridge.simulator import nearest_by_inner_product
 from sim_bridge.world import load_world
 
 from tests.service_process import ServiceProcess, free_port

@@ -6,10 +6,10 @@ import pytest
 
 from search.arms import resolve_arm
 from search.service import BotifyService, ServiceConfig
-from sim_bridge import columns as C
-from sim_bridge.assignment import assign
+from sim_bridge.contract import columns as C
+from sim_bridge.abtest import assign
 from sim_bridge.defaults import ensure_smoke_world
-from sim_bridge.logs import read_logs
+from sim_bridge.contract.logs import read_logs
 
 
 def service(tmp_path, arms, experiment=None):

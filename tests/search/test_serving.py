@@ -2,17 +2,15 @@
 import numpy as np
 import pytest
 
-from model.serving import ServingConfig
-from sim_bridge.policies import Indexed, Sequential
-from sim_bridge.session_aware import ItemToItem
+from sim_bridge.contract.recs import ServingConfig
+from sim_bridge.policies import Indexed, ItemToItem, Sequential, policy_spec, serving_policy
 
 from search import artifacts
-from search.serving import policy_spec, serving_policy
 
 
 @pytest.fixture(scope="module")
 def catalog():
-    from sim_bridge.configio import load_yaml
+    from sim_bridge.contract.files import load_yaml
     from sim_bridge.defaults import SMOKE_WORLD_CONFIG
     from sim_bridge.worldgen import WorldGenConfig, generate_world
 
@@ -42,7 +40,7 @@ def test_ragged_lists_round_trip_through_the_trial_folder(tmp_path):
 
 
 def test_botify_rules_serve_the_item_lists(catalog):
-    from sim_bridge.botify_rules import BotifyI2I, Contextual
+    from sim_bridge.policies import BotifyI2I, Contextual
 
     users, items = {1: np.array([3, 4])}, {3: np.array([5, 6])}
     contextual = serving_policy(ServingConfig("contextual"), catalog, users, items)

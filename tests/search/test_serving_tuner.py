@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from model.serving import ServingConfig
-from sim_bridge.configio import ConfigError
+from sim_bridge.contract.recs import ServingConfig
+from sim_bridge.contract.files import ConfigError
 
 from search.config import ServingSearchConfig
 from search.serving_tuner import Lists, ServingTuner, check_serving_search

@@ -6,7 +6,7 @@ import optuna.distributions as od
 import pytest
 
 from model.config import ExperimentConfig, flatten, load_experiment_config
-from sim_bridge.configio import ConfigError, with_overrides
+from sim_bridge.contract.files import ConfigError, with_overrides
 
 from search.config import load_search_config
 from search.searcher import base_point

@@ -1,6 +1,6 @@
 import pytest
 
-from sim_bridge.configio import load_yaml
+from sim_bridge.contract.files import load_yaml
 from sim_bridge.defaults import SMOKE_WORLD_CONFIG
 from sim_bridge.worldgen import WorldGenConfig, generate_world
 

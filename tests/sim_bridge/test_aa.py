@@ -2,8 +2,8 @@
 import numpy as np
 
 from sim_bridge import abtest
-from sim_bridge import columns as C
-from sim_bridge.experiment import simulate_experiment
+from sim_bridge.contract import columns as C
+from sim_bridge.abtest import simulate_experiment
 from sim_bridge.policies import StickyArtist
 from sim_bridge.simulator import Simulator
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sim_bridge import columns as C
+from sim_bridge.contract import columns as C
 from sim_bridge.abtest import (
     TABLE_COLUMNS,
     SampleRatioMismatchWarning,
@@ -19,7 +19,7 @@ from sim_bridge.abtest import (
     welch_ci,
     write_table,
 )
-from sim_bridge.logs import build_events
+from sim_bridge.contract.logs import build_events
 
 
 def sessions_table(user, arm, time, tracks, latency=None) -> pd.DataFrame:

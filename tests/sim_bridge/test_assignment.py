@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sim_bridge.assignment import arm_index, arm_names, assign, experiment_seed
+from sim_bridge.abtest import arm_index, arm_names, assign, experiment_seed
 
 
 def test_arm_names():

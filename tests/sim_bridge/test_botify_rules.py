@@ -2,10 +2,9 @@
 import numpy as np
 import pytest
 
-from sim_bridge.botify_rules import BotifyI2I, Contextual
-from sim_bridge.policies import make_policy
-from sim_bridge.recfile import write_item_recs
-from sim_bridge.session_batch import SessionBatch
+from sim_bridge.policies import BotifyI2I, Contextual, make_policy
+from sim_bridge.contract.recs import write_item_recs
+from sim_bridge.simulator import SessionBatch
 
 N = 5
 LISTS = {0: [1, 2], 1: [0, 2, 3], 2: [4]}  # tracks 3 and 4 have no list

@@ -1,7 +1,7 @@
 """The default world reproduces the course's baseline numbers (docs/seed.md) within ±3%."""
 import pytest
 
-from sim_bridge.calibration import TARGETS, measure_baselines
+from sim_bridge.abtest import TARGETS, measure_baselines
 from sim_bridge.defaults import ensure_default_world
 from sim_bridge.world import load_world
 

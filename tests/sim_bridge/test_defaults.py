@@ -4,7 +4,7 @@ import os
 import pytest
 
 from sim_bridge import defaults
-from sim_bridge.configio import ConfigError
+from sim_bridge.contract.files import ConfigError
 from sim_bridge.worldgen import load_world_config
 
 

@@ -9,15 +9,14 @@ import numpy as np
 import pytest
 
 from sim_bridge import abtest
-from sim_bridge import columns as C
+from sim_bridge.contract import columns as C
 from sim_bridge.defaults import ensure_smoke_world
 from sim_bridge.drive import DriveConfig, DriveError, drive
-from sim_bridge.experiment import simulate_experiment
-from sim_bridge.logs import read_logs
+from sim_bridge.abtest import simulate_experiment
+from sim_bridge.contract.logs import read_logs
 from sim_bridge.policies import make_policy
-from sim_bridge.recfile import write_item_recs, write_user_recs
-from sim_bridge.simulator import Simulator
-from sim_bridge.starts import nearest_by_inner_product
+from sim_bridge.contract.recs import write_item_recs, write_user_recs
+from sim_bridge.simulator import Simulator, nearest_by_inner_product
 from sim_bridge.world import load_world
 
 from tests.service_process import REPO, ServiceProcess, free_port

@@ -2,11 +2,9 @@
 import numpy as np
 import pytest
 
-from sim_bridge.listener import counter_uniform
+from sim_bridge.simulator import counter_uniform, Simulator
 from sim_bridge.live import LiveSessions
-from sim_bridge.policies import Indexed, StickyArtist
-from sim_bridge.session_aware import ItemToItem
-from sim_bridge.simulator import Simulator
+from sim_bridge.policies import Indexed, StickyArtist, ItemToItem
 
 from tests.sim_bridge.worlds import tiny_world
 

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim_bridge import columns as C
-from sim_bridge.logs import LogFormatError, build_events, read_logs, sessionize, write_logs
+from sim_bridge.contract import columns as C
+from sim_bridge.contract.logs import LogFormatError, build_events, read_logs, sessionize, write_logs
 
 EXP = "STICKY"
 

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from sim_bridge.policies import make_policy
-from sim_bridge.recfile import write_item_recs, write_user_recs
+from sim_bridge.contract.recs import write_item_recs, write_user_recs, write_top_tracks
 from sim_bridge.simulator import Simulator
-from sim_bridge.top_tracks import write_top_tracks
 
 HIDDEN_BATCH = ("interest_track", "user_index")
 HIDDEN_WORLD = ("embeddings", "users")

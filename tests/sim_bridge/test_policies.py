@@ -66,7 +66,7 @@ def test_oracle_is_the_ceiling(smoke_world):
 
 
 def test_make_policy_reads_recommendation_files(tmp_path, smoke_world):
-    from sim_bridge.recfile import write_user_recs
+    from sim_bridge.contract.recs import write_user_recs
 
     path = tmp_path / "recs.json"
     write_user_recs({0: np.array([3, 4])}, path)
@@ -76,8 +76,8 @@ def test_make_policy_reads_recommendation_files(tmp_path, smoke_world):
 
 
 def test_make_policy_i2i_takes_the_serving_settings(tmp_path, smoke_world):
-    from sim_bridge.recfile import write_item_recs
-    from sim_bridge.session_aware import ItemToItem
+    from sim_bridge.contract.recs import write_item_recs
+    from sim_bridge.policies import ItemToItem
 
     path = tmp_path / "items.json"
     write_item_recs({0: np.array([3, 4])}, path)

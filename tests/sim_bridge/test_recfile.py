@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim_bridge.recfile import (
+from sim_bridge.contract.recs import (
     RecFileError,
     read_item_recs,
     read_user_recs,

@@ -3,10 +3,9 @@ the artists just played; per-track files load through make_policy."""
 import numpy as np
 import pytest
 
-from sim_bridge.policies import make_policy
-from sim_bridge.recfile import write_item_recs
+from sim_bridge.policies import make_policy, ItemToItem
+from sim_bridge.contract.recs import write_item_recs
 from sim_bridge.reference import simulate_reference
-from sim_bridge.session_aware import ItemToItem
 from sim_bridge.simulator import SimConfig, Simulator
 
 

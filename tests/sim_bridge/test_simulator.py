@@ -3,10 +3,9 @@ import numpy as np
 import pytest
 
 from sim_bridge import simulator as simulator_module
-from sim_bridge.listener import listen_time
+from sim_bridge.simulator import listen_time, SimConfig, Simulator
 from sim_bridge.policies import Indexed, Oracle, Random, Sequential, StickyArtist, TopPop
 from sim_bridge.reference import simulate_reference
-from sim_bridge.simulator import SimConfig, Simulator
 from tests.sim_bridge.worlds import Scripted, tiny_world
 
 

@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim_bridge import columns as C
+from sim_bridge.contract import columns as C
 from sim_bridge.policies import TopPop, make_policy
-from sim_bridge.top_tracks import read_top_tracks, top_tracks_by_time, write_top_tracks
+from sim_bridge.contract.recs import read_top_tracks, top_tracks_by_time, write_top_tracks
 
 
 def test_top_tracks_rank_by_summed_time_ties_by_id():

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from sim_bridge.configio import load_yaml
+from sim_bridge.contract.files import load_yaml
 from sim_bridge.defaults import SMOKE_WORLD_CONFIG
 from sim_bridge.world import WorldFormatError, load_world, save_world
 from sim_bridge.worldgen import WorldGenConfig, generate_world

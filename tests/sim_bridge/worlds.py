@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim_bridge import columns as C
-from sim_bridge.catalog import Catalog
+from sim_bridge.contract import columns as C
+from sim_bridge.contract.catalog import Catalog
 from sim_bridge.world import Users, World
 
 # Track embeddings (2-d) and artists. Track 0 is the user's only interest and its own nearest

@@ -1,4 +1,6 @@
-"""botify recommendation files, JSON lines.
+"""Recommendation files (botify JSON lines), botify's ``top_tracks.json``, and how lists are served.
+
+Recommendation files:
 
 - per user:     ``{"user": 7, "tracks": [12, 40, ...]}``       (botify's ``Indexed`` policy)
 - item to item: ``{"item_id": 12, "recommendations": [40, ...]}`` (botify's ``Sequential``/i2i)
@@ -6,19 +8,23 @@
 Lists keep their order (rank 1 first). Writes are atomic; a malformed line raises
 :class:`RecFileError` naming ``file:line`` and the field. Reading is one ``json.loads`` per line
 (a 50k × 100 file reads in about a second); writing is one C-level ``json.dumps`` per list.
+
+``top_tracks.json`` is a JSON list of track ids, most listened first (what botify 2025's TopPop
+recommender loads). :class:`ServingConfig` names the rule that serves a model's lists; the rules
+themselves are :mod:`sim_bridge.policies` (one factory, :func:`sim_bridge.policies.serving_policy`).
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
-from sim_bridge import columns as C
-from sim_bridge.jsonline import parse_object
-from sim_bridge.atomic import atomic_write_text
+from sim_bridge.contract import columns as C
+from sim_bridge.contract.files import ConfigError, atomic_write_text, parse_object
 
 
 class RecFileError(ValueError):
@@ -107,3 +113,73 @@ def _parse(line: str, where: str, key: str, field: str) -> tuple[int, np.ndarray
     if values is None or (values.size and values.dtype.kind != "i") or values.ndim != 1:
         raise RecFileError(f"{where}: field '{field}' must be a list of integers, got {json.dumps(items)[:60]}")
     return k, values.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- top_tracks.json
+# botify's TopPop file: the tracks with the most summed listening time in logged data; ties in
+# summed time go to the smaller track id.
+
+
+def top_tracks_by_time(events: pd.DataFrame, k: int = 100) -> np.ndarray:
+    """The ``k`` tracks with the most summed ``time`` over the logged events."""
+    total = events.groupby(C.TRACK, sort=True)[C.TIME].sum()
+    order = np.lexsort((total.index.to_numpy(), -total.to_numpy()))
+    return total.index.to_numpy()[order[:k]].astype(np.int64)
+
+
+def write_top_tracks(tracks: np.ndarray, path: str | Path) -> None:
+    """Write ``tracks`` as botify's ``top_tracks.json`` (atomically)."""
+    atomic_write_text(Path(path), json.dumps([int(t) for t in tracks]) + "\n")
+
+
+def read_top_tracks(path: str | Path) -> np.ndarray:
+    """Track ids from a ``top_tracks.json``; a malformed file raises ValueError naming it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: expected a JSON list of track ids ({exc})") from None
+    if not isinstance(data, list) or not data or not all(isinstance(t, int) and not isinstance(t, bool)
+                                                          and t >= 0 for t in data):
+        raise ValueError(f"{path}: expected a non-empty JSON list of track ids (non-negative integers)")
+    return np.array(data, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- serving
+# How a trained model's lists are served to listeners (a searchable choice):
+#
+# * ``indexed``: uniform from the user's top-``k`` list (botify's Indexed — how the seed served);
+# * ``sequential``: the user's list in order (botify's Sequential);
+# * ``i2i``: session-aware — per-track lists of the nearest items by the DSSM's item embeddings,
+#   served from the session's last liked track, skipping played tracks and the artists just
+#   played (``sim_bridge.policies.ItemToItem``; botify's item-to-item file format). This rule is
+#   this project's own: botify has no such recommender;
+# * ``contextual``: the same per-track lists served by botify 2025's Contextual rule (uniform
+#   from the previous track's list);
+# * ``botify_i2i``: the same per-track lists served by botify 2026's I2I rule (anchor drawn from
+#   the recent listens by listened time, first unheard entry).
+
+
+SERVING_POLICIES = ("indexed", "sequential", "i2i", "contextual", "botify_i2i")
+ITEM_LIST_POLICIES = ("i2i", "contextual", "botify_i2i")  # served from per-track lists
+
+
+@dataclass
+class ServingConfig:
+    policy: str = "indexed"
+    k: int = 100  # list length: per user (indexed/sequential) or per track (i2i)
+    like_threshold: float = 0.5  # i2i: a track played at least this long becomes the anchor
+    skip_artists: int = 1  # i2i: skip entries by the artists of the last n plays
+
+    @property
+    def needs_item_lists(self) -> bool:
+        """True when the policy serves per-track (item-to-item) lists."""
+        return self.policy in ITEM_LIST_POLICIES
+
+    def __post_init__(self) -> None:
+        if self.policy not in SERVING_POLICIES:
+            raise ConfigError(f"serving.policy: expected one of {SERVING_POLICIES}, got {self.policy!r}")
+        if self.k < 1:
+            raise ConfigError(f"serving.k: must be >= 1, got {self.k}")
+        if self.skip_artists < 0:
+            raise ConfigError(f"serving.skip_artists: must be >= 0, got {self.skip_artists}")

@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim_bridge import columns as C
-from sim_bridge.atomic import atomic_write_text
-from sim_bridge.jsonline import parse_object
+from sim_bridge.contract import columns as C
+from sim_bridge.contract.files import atomic_write_text, parse_object
 
 
 class CatalogError(ValueError):

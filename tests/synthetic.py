@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim_bridge import columns as C
-from sim_bridge.catalog import Catalog
+from sim_bridge.contract import columns as C
+from sim_bridge.contract.catalog import Catalog
 
 
 def synthetic_catalog(n_tracks: int, n_genres: int = 8, n_artists: int | None = None, seed: int = 0) -> Catalog:

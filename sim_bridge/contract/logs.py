@@ -34,9 +34,8 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from sim_bridge import columns as C
-from sim_bridge.jsonline import parse_object
-from sim_bridge.atomic import atomic_path
+from sim_bridge.contract import columns as C
+from sim_bridge.contract.files import parse_object, atomic_path
 
 _INT_FIELDS = (C.TIMESTAMP, C.USER, C.TRACK)
 _REQUIRED = (C.MESSAGE, C.TIMESTAMP, C.USER, C.TRACK, C.TIME)
