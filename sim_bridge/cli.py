@@ -2,24 +2,14 @@
 
 The argument parser first, then the work behind each subcommand. Bad input is one line
 (``error: ...``) and exit status 2; outputs are written atomically and never replace a file the
-user had unless ``--force`` says so.
+user had unless ``--force`` says so. Each subcommand imports what it uses (scipy, pandas, faiss,
+aiohttp take seconds to load), so ``--help`` and a bad flag answer at once.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-
-from sim_bridge import abtest
-from sim_bridge.contract import columns as C
-from sim_bridge.contract.files import atomic_path, check_output_file
-from sim_bridge.contract.logs import read_logs, sessionize, write_logs
-from sim_bridge.defaults import ensure_default_world, use_world_config, world_config_path
-from sim_bridge.drive import DriveConfig, drive as drive_service
-from sim_bridge.policies import make_policy
-from sim_bridge.simulator import SimConfig, Simulator, result_events
-from sim_bridge.world import load_world, save_world
-from sim_bridge.worldgen import build_world, load_world_config
 
 
 EXAMPLES = """examples:
@@ -32,7 +22,7 @@ EXAMPLES = """examples:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sim_bridge", description=__doc__, epilog=EXAMPLES,
+    parser = argparse.ArgumentParser(prog="python -m sim_bridge", description=__doc__.splitlines()[0], epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     world = sub.add_parser("world", help="write the default (or a configured) world in the course format")
@@ -93,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def world(args: argparse.Namespace) -> int:
+    from sim_bridge.defaults import world_config_path
+    from sim_bridge.world import save_world
+    from sim_bridge.worldgen import build_world, load_world_config
+
     out: Path = args.out
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"{out}: folder is not empty; choose a new folder (nothing was overwritten)")
@@ -102,7 +96,11 @@ def world(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulator(args: argparse.Namespace) -> Simulator:
+def _simulator(args: argparse.Namespace):
+    from sim_bridge.defaults import ensure_default_world, use_world_config
+    from sim_bridge.simulator import SimConfig, Simulator
+    from sim_bridge.world import load_world
+
     if args.world is None:
         use_world_config(args.world_config)
     folder = args.world or ensure_default_world()
@@ -111,24 +109,30 @@ def _simulator(args: argparse.Namespace) -> Simulator:
 
 def _parse_arms(spec: str) -> list[str]:
     """``C=sticky_artist,T1=random`` → policy specs in arm order C, T1, T2, ..."""
+    from sim_bridge.abtest import arm_names
+
     arms = {}
     for part in spec.split(","):
         name, sep, policy = part.partition("=")
         if not sep or not policy:
             raise ValueError(f"--arms: expected NAME=POLICY, got '{part}'")
         arms[name.strip()] = policy.strip()
-    expected = abtest.arm_names(len(arms))
+    expected = arm_names(len(arms))
     if list(arms) != expected:
         raise ValueError(f"--arms: arms must be named {','.join(expected)} in that order, got {','.join(arms)}")
     return list(arms.values())
 
 
 def simulate(args: argparse.Namespace) -> int:
+    from sim_bridge.abtest import simulate_experiment
+    from sim_bridge.contract.logs import write_logs
+    from sim_bridge.simulator import result_events
+
     if args.out.exists():
         raise ValueError(f"{args.out}: already exists; choose another path (nothing was overwritten)")
     sim = _simulator(args)
     policies = [_policy("--arms", p, sim.world) for p in _parse_arms(args.arms)]
-    result = abtest.simulate_experiment(sim, policies, args.experiment, args.sessions, args.seed, record_events=True)
+    result = simulate_experiment(sim, policies, args.experiment, args.sessions, args.seed, record_events=True)
     events = result_events(result, args.experiment)
     write_logs(events, args.out)
     print(f"wrote {len(events)} events of {args.sessions} sessions to {args.out} "
@@ -138,6 +142,8 @@ def simulate(args: argparse.Namespace) -> int:
 
 def _check_table_out(args: argparse.Namespace) -> None:
     """``--out`` of analyze/abtest: a .csv or .md path, new unless ``--force`` — checked before any work."""
+    from sim_bridge.contract.files import check_output_file
+
     if args.out is None:
         return
     if args.out.suffix not in TABLE_SUFFIXES:
@@ -147,6 +153,8 @@ def _check_table_out(args: argparse.Namespace) -> None:
 
 def _policy(flag: str, spec: str, world):
     """``make_policy`` with the flag named in its error."""
+    from sim_bridge.policies import make_policy
+
     try:
         return make_policy(spec, world)
     except ValueError as exc:
@@ -154,6 +162,10 @@ def _policy(flag: str, spec: str, world):
 
 
 def analyze(args: argparse.Namespace) -> int:
+    from sim_bridge import abtest
+    from sim_bridge.contract import columns as C
+    from sim_bridge.contract.logs import read_logs, sessionize
+
     _check_table_out(args)
     events = read_logs(args.logs)
     abtest.check_srm(sessionize(events, args.experiment).query(f"{C.ARM} != ''"))
@@ -162,6 +174,8 @@ def analyze(args: argparse.Namespace) -> int:
 
 
 def abtest_command(args: argparse.Namespace) -> int:
+    from sim_bridge import abtest
+
     _check_table_out(args)
     sim = _simulator(args)
     control, treatment = _policy("--control", args.control, sim.world), _policy("--treatment", args.treatment, sim.world)
@@ -179,13 +193,19 @@ TABLE_SUFFIXES = (".csv", ".md")
 
 
 def _show(table, out: Path | None) -> None:
-    print(abtest.to_markdown(table))
+    from sim_bridge.abtest import to_markdown, write_table
+
+    print(to_markdown(table))
     if out is not None:
-        abtest.write_table(table, out)
+        write_table(table, out)
         print(f"wrote {out}", file=sys.stderr)
 
 
 def drive(args: argparse.Namespace) -> int:
+    from sim_bridge.defaults import ensure_default_world
+    from sim_bridge.drive import DriveConfig, drive as drive_service
+    from sim_bridge.world import load_world
+
     if args.out is not None and args.out.exists():
         raise ValueError(f"{args.out}: already exists; choose another path (nothing was overwritten)")
     config = DriveConfig(args.url, args.sessions, args.concurrency, args.seed, args.max_steps, args.timeout, args.wait)
@@ -199,6 +219,8 @@ def drive(args: argparse.Namespace) -> int:
 
 def write_sessions(sessions, path: Path) -> None:
     """A per-session table, atomically: ``.parquet``, else CSV."""
+    from sim_bridge.contract.files import atomic_path
+
     with atomic_path(path) as tmp:
         if path.suffix == ".parquet":
             sessions.to_parquet(tmp, index=False)

@@ -1,25 +1,39 @@
-"""The course's A/B analysis, SRM check and the paired lift."""
+"""The A/B test: botify's assignment, the course's table, SRM, the paired lift, A/A validity, calibration."""
+import math
 import warnings
 
+import mmh3
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from sim_bridge.contract import columns as C
+from sim_bridge import abtest
 from sim_bridge.abtest import (
     TABLE_COLUMNS,
+    TARGETS,
     SampleRatioMismatchWarning,
     ab_table,
     analyze,
+    arm_index,
+    arm_names,
+    assign,
+    experiment_seed,
+    measure_baselines,
     paired_lift,
+    simulate_experiment,
     srm_check,
     to_markdown,
     user_metrics,
     welch_ci,
     write_table,
 )
+from sim_bridge.contract import columns as C
 from sim_bridge.contract.logs import build_events
+from sim_bridge.defaults import ensure_default_world
+from sim_bridge.policies import StickyArtist
+from sim_bridge.simulator import Simulator
+from sim_bridge.world import load_world
 
 
 def sessions_table(user, arm, time, tracks, latency=None) -> pd.DataFrame:
@@ -159,3 +173,113 @@ def test_analyze_from_events():
     assert table.loc[C.MEAN_TRACKS_PER_SESSION, "effect"] == pytest.approx((4 - 3) / 3 * 100)
     assert table.loc[C.MEAN_TIME_PER_SESSION, "control_mean"] == 3.0
     assert table.loc[C.MEAN_TIME_PER_SESSION, "treatment_mean"] == 4.0
+
+
+# --------------------------------------------------------------------------- assignment
+# botify's arm assignment, checked against mmh3 calls written out by hand.
+
+
+def test_arm_names():
+    assert arm_names(1) == ["C"]
+    assert arm_names(3) == ["C", "T1", "T2"]
+    with pytest.raises(ValueError):
+        arm_names(0)
+
+
+def test_negative_name_hash_is_masked_to_unsigned_seed():
+    # mmh3.hash("STICKY") is negative: -1005745659; as an unsigned 32-bit seed that is
+    # -1005745659 + 2**32 = 3289221637.
+    assert mmh3.hash("STICKY") == -1005745659
+    assert experiment_seed("STICKY") == -1005745659 + 2**32 == 3289221637
+
+
+def test_arm_index_matches_hand_computed_botify_hashes():
+    seed = 3289221637  # experiment_seed("STICKY"), see above
+    # botify: mmh3.hash(str(user), seed, signed=False) % n_arms
+    assert mmh3.hash("0", seed=seed, signed=False) == 1094395420  # % 2 = 0, % 3 = 1
+    assert mmh3.hash("1", seed=seed, signed=False) == 2043385748  # % 2 = 0, % 3 = 2
+    assert mmh3.hash("42", seed=seed, signed=False) == 2942587820  # % 2 = 0, % 3 = 2
+    users = np.array([0, 1, 42, 0])
+    np.testing.assert_array_equal(arm_index(users, "STICKY", 2), [0, 0, 0, 0])
+    np.testing.assert_array_equal(
+        arm_index(users, "STICKY", 3), [1094395420 % 3, 2043385748 % 3, 2942587820 % 3, 1]
+    )
+    assert list(assign(users, "STICKY", 3)) == ["T1", "T2", "T2", "T1"]
+
+
+def test_positive_name_hash():
+    # mmh3.hash("STICKY_VS_DSSM") = 114631823 >= 0, so it is the seed unchanged.
+    seed = mmh3.hash("STICKY_VS_DSSM")
+    assert seed == 114631823
+    assert mmh3.hash("1", seed=114631823, signed=False) == 149470571  # odd → T1 of 2
+    assert mmh3.hash("0", seed=114631823, signed=False) == 3205836814  # even → C
+    np.testing.assert_array_equal(arm_index(np.array([1, 0]), "STICKY_VS_DSSM", 2), [1, 0])
+
+
+def test_arm_index_keeps_shape_and_rejects_floats():
+    users = np.arange(6).reshape(2, 3)
+    assert arm_index(users, "X", 2).shape == (2, 3)
+    with pytest.raises(TypeError):
+        arm_index(np.array([1.5]), "X", 2)
+
+
+@pytest.mark.parametrize("n_arms", [2, 4])
+def test_assignment_is_uniform(n_arms):
+    n = 20_000
+    counts = np.bincount(arm_index(np.arange(n), "UNIFORMITY", n_arms), minlength=n_arms)
+    # each count ~ Binomial(n, 1/k): within 5 binomial standard errors of n/k
+    se = np.sqrt(n * (1 / n_arms) * (1 - 1 / n_arms))
+    assert np.all(np.abs(counts - n / n_arms) < 5 * se), counts
+    chi2 = ((counts - n / n_arms) ** 2 / (n / n_arms)).sum()
+    assert chi2 < stats.chi2.ppf(1 - 1e-4, df=n_arms - 1)
+
+
+def test_different_experiments_assign_differently():
+    users = np.arange(1000)
+    a, b = arm_index(users, "A", 2), arm_index(users, "B", 2)
+    # independent hashes agree on about half the users (SE = sqrt(1000/4) ~ 16)
+    assert abs((a == b).sum() - 500) < 5 * 16
+
+
+# --------------------------------------------------------------------------- validity
+# An A/A test (sticky_artist against itself) is significant in about 5% of seeds.
+
+
+SEEDS = 200
+NOMINAL = 0.05  # the table's 95% intervals
+SE = math.sqrt(NOMINAL * (1 - NOMINAL) / SEEDS)  # binomial standard error of the rate: 1.5 points
+
+
+def test_aa_false_positive_rate_is_about_five_percent(smoke_world):
+    sim = Simulator(smoke_world)
+    sticky = StickyArtist(smoke_world.catalog)
+    significant = []
+    for seed in range(SEEDS):
+        sessions = simulate_experiment(sim, [sticky, sticky], "aa", 1_000, seed).sessions
+        table = abtest.ab_table(abtest.user_metrics(sessions), metrics=[C.MEAN_TIME_PER_SESSION])
+        significant.append(bool(table["significant"].iloc[0]))
+    rate = float(np.mean(significant))
+    # both sides, 3 standard errors from the nominal rate: not inflated (above ~10%), and not
+    # implausibly 0 (intervals too wide: at 5%, 200 seeds without one false positive has p ≈ 4e-5)
+    assert NOMINAL - 3 * SE <= rate <= NOMINAL + 3 * SE, rate
+
+
+# --------------------------------------------------------------------------- calibration
+# The default world reproduces the course's baseline numbers (docs/seed.md) within ±3%.
+
+
+@pytest.fixture(scope="module")
+def baselines():
+    return measure_baselines(load_world(ensure_default_world()), n_sessions=20_000, seed=1)
+
+
+@pytest.mark.parametrize("policy", sorted(TARGETS))
+def test_baseline_matches_the_course_within_3_percent(baselines, policy):
+    row = baselines[policy]
+    assert abs(row["time"] / TARGETS[policy] - 1) <= 0.03, row
+
+
+def test_sticky_artist_beats_random_by_the_course_margin(baselines):
+    # course: +45.6% (2.99 vs 2.05); the lift's SE here is about 1%, so ±5 points is generous
+    lift = 100 * (baselines["sticky_artist"]["time"] / baselines["random"]["time"] - 1)
+    assert 40.6 <= lift <= 50.6
