@@ -147,7 +147,9 @@ def welch_ci(control: np.ndarray, treatment: np.ndarray, level: float = 0.95) ->
     diff = float(np.mean(treatment) - np.mean(control))
     if np.var(control) == 0 and np.var(treatment) == 0:
         return diff, diff, diff
-    ci = stats.ttest_ind(treatment, control, equal_var=False).confidence_interval(level)
+    with warnings.catch_warnings():  # one constant arm: scipy warns of lost precision; the interval is exact
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = stats.ttest_ind(treatment, control, equal_var=False).confidence_interval(level)
     return diff, float(ci.low), float(ci.high)
 
 
