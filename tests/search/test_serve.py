@@ -15,7 +15,7 @@ import pytest
 
 from model.config import ExperimentConfig
 from model.serving import ServingConfig
-from search import artifacts
+from search import experiment
 from search.serve import host_warning, main as serve_main
 from sim_bridge import columns as C
 from sim_bridge.defaults import ensure_smoke_world
@@ -43,7 +43,7 @@ def export_folder(world, out):
     near = nearest_by_inner_product(world.embeddings, np.arange(n), 21)[:, 1:]
     out.mkdir()
     cfg = ExperimentConfig(serving=ServingConfig(policy="i2i", k=20, like_threshold=0.5, skip_artists=1))
-    (out / artifacts.CONFIG_FILE).write_text(artifacts.config_yaml(cfg))
+    (out / experiment.CONFIG_FILE).write_text(experiment.config_yaml(cfg))
     write_user_recs({int(u): near[0] for u in world.users.user}, out / "recommendations.json")
     write_item_recs({t: near[t] for t in range(n)}, out / "item_recommendations.json")
     return out
