@@ -81,7 +81,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--full", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--max-epochs", type=int, default=None, help="train.max_epochs of the full run (default: the config's)")
+    p.add_argument("--max-epochs", type=int, default=None, help="train.max_epochs of the full run (default: config's)")
     p.add_argument("--smoke", action="store_true", help="tiny world's logs, configs/smoke.yaml's steps and epochs")
     args = parse_benchmark_args(p, "bench_train")
     torch.set_num_threads(args.threads)

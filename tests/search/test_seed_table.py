@@ -20,7 +20,7 @@ def cli(*args: str):
 @pytest.fixture(scope="module")
 def table_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("seed")
-    proc = cli("--out", str(out), "--smoke", "--sessions", "2000", "--variants", ",".join(VARIANTS))
+    proc = cli("--out", str(out), "--smoke", "--sessions", "600", "--variants", ",".join(VARIANTS))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out
 

@@ -142,7 +142,7 @@ def test_wrong_method_is_a_405(service):
 def test_load_loses_no_log_line_and_keeps_each_user_on_one_replica(service, world_dir):
     world = load_world(world_dir)
     before = service.logged_events()
-    result = drive(world, DriveConfig(service.url, sessions=800, concurrency=8, seed=5))
+    result = drive(world, DriveConfig(service.url, sessions=300, concurrency=8, seed=5))
     service.logged += result.requests
     print(f"\nload test (2 replicas, 8 concurrent, loopback): {result.summary()}")
     assert service.logged_events() - before == result.requests  # every answered request is on disk
