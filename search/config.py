@@ -328,6 +328,7 @@ class SearchSmoke:
     overrides: dict[str, Any] = field(default_factory=dict)
     sessions: int = 300  # the evaluation's, the rungs' and the serving search's
     num_samples: int = 3
+    confirm_sessions: list[int] = field(default_factory=lambda: [300, 600])  # search.run --confirm's A/B sizes
 
 
 @dataclass(frozen=True)

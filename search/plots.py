@@ -166,7 +166,7 @@ def time_to_target(line: pd.DataFrame, target: float | None, path: Path) -> Path
     """Best finished lift so far vs wall-clock minutes (step line); every trial's end as a dot,
     trials stopped early as grey crosses at their end time (they have no final lift).
 
-    ``line``: :func:`search.timeline.timeline` (trial_id, status, end_s, lift_vs_sticky).
+    ``line``: :func:`search.report.timeline` (trial_id, status, end_s, lift_vs_sticky).
     """
     fig, ax = plt.subplots(figsize=(8, 3.6))
     done = line[line["status"] == "finished"]

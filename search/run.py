@@ -256,7 +256,8 @@ def run(args: argparse.Namespace) -> int:
     if args.confirm and code == 0:
         from search import confirm
 
-        return confirm.main([str(exp_dir)] + (["--sessions", "300", "600"] if settings["smoke_test"] else []))
+        sizes = load_smoke().search.confirm_sessions if settings["smoke_test"] else []
+        return confirm.main([str(exp_dir)] + (["--sessions", *map(str, sizes)] if sizes else []))
     print(f"confirm the winner on fresh sessions: python -m search.confirm {exp_dir}", flush=True)
     return code
 

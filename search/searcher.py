@@ -8,8 +8,8 @@ in the experiment folder (``optuna.journal``), so ``optuna-dashboard`` can show 
 How early-stopped trials stay out of Optuna's statistics: the objective (``score``,
 ``lift_vs_sticky``, ``time_per_session``) exists only in a trial's *final* report, after the
 simulated A/B; per-epoch reports carry it as NaN with ``final = False``. ASHA decides on the
-per-epoch ``rung_lift`` (:mod:`search.rungs`). :class:`FinalOnlyOptunaSearch` tells Optuna a trial is COMPLETE only when
-its last result is final; a trial ASHA stopped is told PRUNED (no value), an errored one FAIL.
+per-epoch ``rung_lift`` (:mod:`search.trial`). :class:`FinalOnlyOptunaSearch` tells Optuna a trial is
+COMPLETE only when its last result is final; a trial ASHA stopped is told PRUNED (no value), an errored one FAIL.
 So a partial score — even a partial ``val_loss`` under ``--objective val_loss`` — never reaches
 the sampler as if the trial had finished. ``multi`` runs without a scheduler.
 

@@ -7,14 +7,15 @@ import pandas as pd
 import pytest
 
 from search.confirm import search_eval_seed
-from search.config import objective
+from search.config import load_smoke, objective
 from search.experiment import ranked
 from sim_bridge.abtest import TABLE_COLUMNS
 from tests.search.conftest import run_main
 
 METRICS = ["time", "sessions", "mean_tracks_per_session", "mean_time_per_session"]
-TOP_K = 3  # search.run --confirm: the top 3, at 300 and 600 sessions in smoke mode
-SMOKE_ARGS = ["--sessions", "300", "600"]
+TOP_K = 3  # search.run --confirm: the top 3, at configs/smoke.yaml's sizes in smoke mode
+SIZES = load_smoke().search.confirm_sessions
+SMOKE_ARGS = ["--sessions", *map(str, SIZES)]
 
 
 def cli(module: str, *args: str):
@@ -39,17 +40,17 @@ def test_confirm_csv_has_the_seeds_columns_and_a_row_per_trial_size_metric(confi
     assert list(table.columns) == list(TABLE_COLUMNS)
     done = pd.read_parquet(exp / "trials.parquet").query("status == 'finished'")
     n_trials = min(TOP_K, len(done))
-    assert len(table) == n_trials * 2 * len(METRICS)
-    assert table["metric"].tolist() == METRICS * (n_trials * 2)
+    assert len(table) == n_trials * len(SIZES) * len(METRICS)
+    assert table["metric"].tolist() == METRICS * (n_trials * len(SIZES))
     for trial_id in ranked(done, objective("score")).head(TOP_K)["trial_id"]:  # the top-k trials
-        for size in (300, 600):
+        for size in SIZES:
             rows = table[table["model"].str.startswith(f"{trial_id} ") & table["model"].str.endswith(f"({size} sessions)")]
             assert len(rows) == len(METRICS)
     assert (table["lower"] <= table["effect"]).all() and (table["effect"] <= table["upper"]).all()
     md = (exp / "confirm" / "confirm.md").read_text()
     assert "| model | metric | effect |" in md
-    assert md.count("- trial ") == n_trials and "win at 600 sessions" in md
-    assert stdout.count("A/B ") >= n_trials * 2  # progress per A/B
+    assert md.count("- trial ") == n_trials and f"win at {SIZES[-1]} sessions" in md
+    assert stdout.count("A/B ") >= n_trials * len(SIZES)  # progress per A/B
 
 
 def test_confirm_is_deterministic_for_a_seed(confirmed, tmp_path):
