@@ -12,13 +12,13 @@ Runs three searches one after another, each ``python -m search.run`` with ``--ti
 Prints, per search, the best finished paired lift at a third, two thirds and all of the budget
 (10, 20 and 30 minutes by default), trials finished and stopped, and the ratios to the default;
 then the time the default took to reach each baseline's final best (the mark to beat: a third of
-the budget). ``--smoke`` runs the three on the tiny world with 2 trials each (about a minute each).
+the budget). ``--smoke`` runs the three on the tiny world (``--smoke-test``) with
+``benchmarks.bench_search`` of ``configs/smoke.yaml`` (2 trials each, a 1-minute budget).
 Timings depend on what else runs on the machine; run it on free cores.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import subprocess
 import sys
@@ -31,7 +31,9 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from search import timeline  # noqa: E402
+from search import experiment  # noqa: E402
+from search.config import SEARCH_FILE, parse_benchmark_args  # noqa: E402
+from search.report import best_at, time_to, timeline  # noqa: E402
 
 VARIANTS = {
     "default": {},
@@ -42,7 +44,7 @@ VARIANTS = {
 
 def variant_config(changes: dict, folder: Path, name: str) -> Path:
     """configs/search.yaml with ``changes`` laid over its sections, written to ``folder``."""
-    src = REPO / "configs" / "search.yaml"
+    src = SEARCH_FILE
     raw = yaml.safe_load(src.read_text())
     raw["base"] = str((src.parent / raw["base"]).resolve())
     for section, values in changes.items():
@@ -64,10 +66,9 @@ def run_search(name: str, config: Path, storage: Path, budget_s: float, samples:
 
 
 def summarise(exp: Path, marks: list[float]) -> dict:
-    frame = pd.read_parquet(exp / "trials.parquet")
-    started = json.loads((exp / "search_run.json").read_text()).get("started_at")
-    line = timeline.timeline(frame, started)
-    row = {f"best@{m / 60:g}min": timeline.best_at(line, m) for m in marks}
+    frame = experiment.load_trials(exp)
+    line = timeline(frame, experiment.read_run_file(exp).get("started_at"))
+    row = {f"best@{m / 60:g}min": best_at(line, m) for m in marks}
     row.update(finished=int((frame["status"] == "finished").sum()), stopped=int((frame["status"] == "stopped").sum()),
                trials=len(frame))
     return {"row": row, "line": line}
@@ -88,8 +89,8 @@ def report(results: dict[str, dict], marks: list[float]) -> pd.DataFrame:
     for name, r in results.items():
         if name == "default":
             continue
-        target = timeline.best_at(r["line"], marks[-1])
-        t = timeline.time_to(default_line, target)
+        target = best_at(r["line"], marks[-1])
+        t = time_to(default_line, target)
         share = t / marks[-1] if math.isfinite(t) else math.nan
         print(f"default reached {name}'s final best ({target:+.1f}%) after "
               f"{t / 60:.1f} min = {share:.2f} of the budget" if math.isfinite(t)
@@ -103,12 +104,11 @@ def main(argv=None) -> int:
     p.add_argument("--num-samples", type=int, default=50)
     p.add_argument("--out", type=Path, default=None, help="keep the experiments here (default: a temp folder)")
     p.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
-    p.add_argument("--smoke", action="store_true", help="tiny world, 2 trials each, 1-minute budget")
-    args = p.parse_args(argv)
+    p.add_argument("--smoke", action="store_true", help="tiny world, configs/smoke.yaml's budget and samples")
+    args = parse_benchmark_args(p, "bench_search", argv)
     if "default" not in args.only:
         args.only = ["default", *args.only]
-    budget = 60.0 if args.smoke else 60.0 * args.minutes
-    samples = 2 if args.smoke else args.num_samples
+    budget, samples = 60.0 * args.minutes, args.num_samples
     marks = [budget / 3, 2 * budget / 3, budget]
     with tempfile.TemporaryDirectory() as tmp:
         storage = args.out.resolve() if args.out else Path(tmp)

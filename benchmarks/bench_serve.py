@@ -23,9 +23,9 @@ import numpy as np
 import ray
 from ray import serve
 
-from search.arms import build_policy, resolve_arm
+from search.config import parse_benchmark_args
 from search.serve import count_events, deploy, start
-from search.service import ServiceConfig
+from search.service import ServiceConfig, build_policy, resolve_arm
 from sim_bridge.contract import columns as C
 from sim_bridge.defaults import ensure_default_world, ensure_smoke_world
 from sim_bridge.drive import DriveConfig, drive
@@ -91,15 +91,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny world, few sessions (seconds, once Ray is up)")
     parser.add_argument("--treatment", action="append", default=[], help="also serve this arm (folder or policy)")
-    parser.add_argument("--sessions", type=int, default=None, help="sessions per run (default 1000; smoke 60)")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=None, help="default 1 8 32; smoke 1 8")
-    args = parser.parse_args()
-    args.sessions = args.sessions or (60 if args.smoke else 1000)
-    args.concurrency = args.concurrency or ([1, 8] if args.smoke else [1, 8, 32])
+    parser.add_argument("--sessions", type=int, default=1000, help="sessions per run over HTTP")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32], help="clients at once, per run")
+    parser.add_argument("--simulator-sessions", type=int, default=20_000, help="sessions of the in-process baseline")
+    args = parse_benchmark_args(parser, "bench_serve")
     world_dir = Path(ensure_smoke_world() if args.smoke else ensure_default_world())
     world = load_world(world_dir)
     arm_specs = ["sticky_artist", *args.treatment]
-    sim_rate = simulator_steps_per_s(world, arm_specs, 2_000 if args.smoke else 20_000)
+    sim_rate = simulator_steps_per_s(world, arm_specs, args.simulator_sessions)
     print(f"in-process simulator, same arms: {sim_rate:,.0f} steps/s", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         runs = http_runs(world, world_dir, arm_specs, args, Path(tmp))

@@ -6,7 +6,8 @@ a noisy machine. The last line printed is one JSON object of the figures.
 
     python benchmarks/bench_simulator.py [--sessions 50000] [--reference-sessions 300] [--smoke]
 
-``--smoke``: the tiny world, 500 sessions, 20 reference sessions — seconds, for CI.
+``--smoke``: the tiny world, ``benchmarks.bench_simulator`` of ``configs/smoke.yaml`` (500 sessions,
+20 reference sessions) — seconds, for CI.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from sim_bridge.policies import Random, StickyArtist
 from sim_bridge.reference import simulate_reference
 from sim_bridge.simulator import SimConfig, Simulator
 from sim_bridge.world import load_world
+
+from search.config import parse_benchmark_args
 
 
 def steps_per_second(run) -> tuple[float, int]:
@@ -34,10 +37,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=50_000)
     parser.add_argument("--reference-sessions", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=SimConfig().batch_size)
-    parser.add_argument("--smoke", action="store_true", help="tiny world, 500 sessions, 20 reference sessions")
-    args = parser.parse_args()
-    if args.smoke:
-        args.sessions, args.reference_sessions = 500, 20
+    parser.add_argument("--smoke", action="store_true", help="tiny world, configs/smoke.yaml's session counts")
+    args = parse_benchmark_args(parser, "bench_simulator")
     world = load_world(ensure_smoke_world() if args.smoke else ensure_default_world())
     sim = Simulator(world, SimConfig(batch_size=args.batch_size))
     start = time.perf_counter()

@@ -6,7 +6,8 @@
 Data: the default training logs (``configs/logging.yaml``, generated and cached on first use), or
 ``--logs`` (botify logs; catalog default tracks.json beside them), or ``--synthetic`` — a seeded
 synthetic log of ``--events`` events (``tests.synthetic``; its losses mean nothing, its speed does).
-``--smoke``: the tiny world's logs, 5 batches, a 1-epoch full run — seconds, for CI.
+``--smoke``: the tiny world's logs, ``benchmarks.bench_train`` of ``configs/smoke.yaml`` (5 batches, a
+1-epoch full run) — seconds, for CI.
 
 Measures, in the same process and thread count: the sparse-gradient path (EmbeddingBag
 sparse=True + SparseAdam, the default) and the dense-gradient baseline (one Adam over
@@ -33,6 +34,7 @@ from model.features import build_training_data  # noqa: E402
 from model.infer import recommend  # noqa: E402
 from tests.synthetic import synthetic_catalog, synthetic_events  # noqa: E402
 from model.train import _Batches, _lazy_weight_decay, _optimizers, train  # noqa: E402
+from search.config import parse_benchmark_args  # noqa: E402
 
 
 def load_data(args, cfg):
@@ -79,14 +81,14 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--full", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--smoke", action="store_true", help="tiny world's logs, 5 batches, 1 epoch")
-    args = p.parse_args()
+    p.add_argument("--max-epochs", type=int, default=None, help="train.max_epochs of the full run (default: config's)")
+    p.add_argument("--smoke", action="store_true", help="tiny world's logs, configs/smoke.yaml's steps and epochs")
+    args = parse_benchmark_args(p, "bench_train")
     torch.set_num_threads(args.threads)
     cfg = load_experiment_config(args.config, args.variant)
     cfg = with_overrides(cfg, {"train.num_threads": args.threads})
-    if args.smoke:
-        args.steps = 5
-        cfg = with_overrides(cfg, {"train.max_epochs": 1})
+    if args.max_epochs is not None:
+        cfg = with_overrides(cfg, {"train.max_epochs": args.max_epochs})
     t0 = time.perf_counter()
     data, source = load_data(args, cfg)
     data_s = time.perf_counter() - t0

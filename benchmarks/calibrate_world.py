@@ -6,7 +6,8 @@ means ± standard error). Targets: the course's table (docs/seed.md), each withi
 
     python benchmarks/calibrate_world.py [--sessions 20000] [--seed 1] [--world-config configs/world_v1.yaml] [--smoke]
 
-``--smoke``: the tiny world, 500 sessions — seconds, for CI (its figures are not a calibration).
+``--smoke``: the tiny world, ``benchmarks.calibrate_world`` of ``configs/smoke.yaml`` (500 sessions) —
+seconds, for CI (its figures are not a calibration).
 """
 from __future__ import annotations
 
@@ -17,17 +18,19 @@ from sim_bridge.abtest import TARGETS, measure_baselines
 from sim_bridge.defaults import ensure_default_world, ensure_smoke_world, use_world_config
 from sim_bridge.world import load_world
 
+from search.config import parse_benchmark_args
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sessions", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--world-config", default=None, help="world config (default configs/world.yaml)")
-    parser.add_argument("--smoke", action="store_true", help="tiny world, 500 sessions")
-    args = parser.parse_args()
+    parser.add_argument("--smoke", action="store_true", help="tiny world, configs/smoke.yaml's sessions")
+    args = parse_benchmark_args(parser, "calibrate_world")
     use_world_config(args.world_config)
     world = load_world(ensure_smoke_world() if args.smoke else ensure_default_world())
-    rows = measure_baselines(world, 500 if args.smoke else args.sessions, args.seed)
+    rows = measure_baselines(world, args.sessions, args.seed)
     print("| policy | mean_time_per_session | target | off | mean_tracks_per_session |")
     print("|---|---|---|---|---|")
     for name, row in rows.items():

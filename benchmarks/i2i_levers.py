@@ -1,32 +1,36 @@
 """What moves the i2i lift: one DSSM config, one lever changed at a time, paired A/B vs sticky_artist.
 
-    python benchmarks/i2i_levers.py [--sessions 5000] [--only NAME ...] [--smoke]
+    python benchmarks/i2i_levers.py [--sessions 5000] [--only NAME ...] [--max-epochs N] [--smoke]
 
 The base is the seed's best (``configs/train.yaml``) with the first search's i2i winner laid over
 it (l2 outputs, small margin, fast lr, tiny weight decay, i2i serving of 200-long lists). Each
 lever is a set of dotted overrides on that base; every row trains on the default logs and serves
 its lists on the same simulated sessions as the sticky_artist control (common random numbers),
-so rows differ by the lever, not by luck. Prints a table and, last, one JSON object per row.
-``--smoke``: the tiny world and its logs, 1 epoch, 300 sessions, the base row unless ``--only`` —
-seconds, for CI (its lifts mean nothing).
+so rows differ by the lever, not by luck. Each row is one :func:`search.trial.run_trial` (no rungs,
+no serving search). Prints a table and, last, one JSON object per row.
+``--smoke``: the tiny world and its logs, with ``benchmarks.i2i_levers`` of ``configs/smoke.yaml``
+(1 epoch, 300 sessions, the base row) — seconds, for CI (its lifts mean nothing).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
-from model.config import load_experiment_config
-from model.features import build_training_data
-from model.infer import item_recommendations, recommend
-from model.train import train
-from sim_bridge.contract.files import with_overrides
-from sim_bridge.defaults import ensure_default_logs, ensure_default_world, ensure_smoke_logs, ensure_smoke_world
-from sim_bridge.contract.logs import read_logs
-from sim_bridge.world import load_world
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
-from sim_bridge.abtest import control_sessions, paired_eval
-from sim_bridge.policies import serving_policy
+from model.config import load_experiment_config  # noqa: E402
+from sim_bridge.contract.files import with_overrides  # noqa: E402
+from sim_bridge.defaults import (ensure_default_logs, ensure_default_world, ensure_smoke_logs,  # noqa: E402
+                                 ensure_smoke_world)
+from sim_bridge.contract.logs import read_logs  # noqa: E402
+from sim_bridge.world import load_world  # noqa: E402
+
+from search.config import EvalConfig, parse_benchmark_args  # noqa: E402
+from search.trial import TrialInputs, TrialSetup, prepare, run_trial  # noqa: E402
 
 BASE = {  # the first 50-trial search's winner (f16852c1), rounded
     "model.norm": "l2", "model.margin": 0.29, "train.lr": 5.1e-3, "train.weight_decay": 2.2e-6,
@@ -47,45 +51,39 @@ LEVERS = {
 }
 
 
-SMOKE = {"train.max_epochs": 1}
 
-
-def run_lever(name: str, overrides: dict, world, events, control, seed: int) -> dict:
-    cfg = with_overrides(load_experiment_config("configs/train.yaml"), {**BASE, **overrides})
+def run_lever(name: str, overrides: dict, inputs: TrialInputs, setup: TrialSetup) -> dict:
+    cfg = with_overrides(load_experiment_config(REPO / "configs" / "train.yaml"), {**BASE, **overrides})
     t0 = time.perf_counter()
-    data = build_training_data(events, world.catalog, cfg.features)
-    result = train(cfg, data, device="cpu")
-    seconds = time.perf_counter() - t0
-    policy = serving_policy(cfg.serving, world.catalog, recommend(result.model, data, cfg.serving.k, "cpu"),
-                            item_recommendations(result.model, data, cfg.serving.k, "cpu"))
-    ab = paired_eval(world, control, policy, seed)
-    return {"lever": name, "items": data.n_items, "epochs": result.epochs, "train_s": round(seconds, 1),
-            "lift": round(ab["lift_vs_sticky"], 2), "lower": round(ab["lift_lower"], 2),
-            "upper": round(ab["lift_upper"], 2)}
+    out = run_trial(cfg, inputs, setup)  # the data of this lever's features, then training
+    m = out.metrics
+    return {"lever": name, "items": out.data.n_items, "epochs": m["epoch"],
+            "train_s": round(time.perf_counter() - t0, 1), "lift": round(m["lift_vs_sticky"], 2),
+            "lower": round(m["lift_lower"], 2), "upper": round(m["lift_upper"], 2)}
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sessions", type=int, default=5000, help="paired A/B sessions per row")
     p.add_argument("--seed", type=int, default=20240611, help="simulation seed (control and rows)")
     p.add_argument("--only", nargs="+", choices=list(LEVERS), help="run only these levers")
-    p.add_argument("--smoke", action="store_true", help="tiny world and logs, 1 epoch, 300 sessions, base row")
-    args = p.parse_args()
-    if args.smoke:
-        args.sessions, args.only = 300, args.only or ["base"]
+    p.add_argument("--max-epochs", type=int, default=None, help="train.max_epochs of every row (default BASE's)")
+    p.add_argument("--smoke", action="store_true", help="tiny world and logs, configs/smoke.yaml's settings")
+    args = parse_benchmark_args(p, "i2i_levers", argv)
     world = load_world(ensure_smoke_world() if args.smoke else ensure_default_world())
     events = read_logs(ensure_smoke_logs() if args.smoke else ensure_default_logs())
-    control = control_sessions(world, args.sessions, args.seed)
+    setup = TrialSetup(EvalConfig(sessions=args.sessions, seed=args.seed))
+    inputs = prepare(world, events, setup, None)  # no shared data: each lever builds its features' own
+    epochs = {} if args.max_epochs is None else {"train.max_epochs": args.max_epochs}
     print(f"{'lever':<32} {'items':>6} {'epochs':>6} {'train s':>8}  lift vs sticky_artist % [95% CI]")
     rows = []
     for name in args.only or LEVERS:
-        row = run_lever(name, {**LEVERS[name], **(SMOKE if args.smoke else {})}, world, events, control, args.seed)
+        row = run_lever(name, {**LEVERS[name], **epochs}, inputs, setup)
         rows.append(row)
         print(f"{name:<32} {row['items']:>6} {row['epochs']:>6} {row['train_s']:>8}  "
               f"{row['lift']:+.1f} [{row['lower']:+.1f}, {row['upper']:+.1f}]", flush=True)
     for row in rows:
         print(json.dumps(row))
-
 
 if __name__ == "__main__":
     main()

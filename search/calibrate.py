@@ -16,7 +16,8 @@ Objective (minimised): the root mean square of the normalised misses — a basel
 3, a row's miss in points over its published CI's half-width — so a world inside every target
 scores below 1. A trial stopped at the gate counts each row it skipped as a miss of ``GATED``.
 Writes ``OUT/calibration.csv`` (one row per trial) and ``OUT/best_world.yaml`` (the best trial's
-full world config). ``--smoke``: a tiny world and short runs — seconds per trial, for CI.
+full world config). ``--smoke``: ``calibrate:`` of ``configs/smoke.yaml`` (a tiny world, short runs) —
+seconds per trial, for CI.
 """
 from __future__ import annotations
 
@@ -36,24 +37,12 @@ from sim_bridge.contract.files import ConfigError, atomic_write_text, load_yaml,
 from sim_bridge.abtest import TARGETS, measure_baselines
 from sim_bridge.worldgen import load_world_config
 
-from search.space import parse_space, to_optuna
+from search.config import load_smoke, parse_space, to_optuna
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO / "configs" / "calibrate.yaml"
 BASELINE_TOLERANCE_PCT = 3.0
 GATED = 10.0  # normalised miss of a row a trial did not measure
-
-
-@dataclass
-class SmokeSettings:
-    """What ``--smoke`` lays over the settings and the world."""
-
-    world: dict[str, Any] = field(default_factory=dict)
-    num_samples: int = 2
-    logging_sessions: int = 2_000
-    baseline_sessions: int = 500
-    ab_sessions: int = 400
-    gate_pct: float = 100.0
 
 
 @dataclass
@@ -72,7 +61,6 @@ class CalibrateConfig:
     logging_arms: list[str] = field(default_factory=list)  # empty: configs/logging.yaml's
     gate_pct: float = 6.0
     space: dict[str, Any] = field(default_factory=dict)
-    smoke: SmokeSettings = field(default_factory=SmokeSettings)
 
 
 def distance(measured: dict[str, float], variants: list[str]) -> float:
@@ -117,11 +105,11 @@ def evaluate_world(world_cfg, logging, settings: CalibrateConfig, smoke: bool = 
     measured = {name.removesuffix("_catalog"): row["time"] for name, row in rows.items()}
     out = {f"{name}_time": value for name, value in measured.items()}
     if all(abs(row["off_pct"]) <= settings.gate_pct for row in rows.values()):
-        args = argparse.Namespace(smoke=smoke, device="cpu", sessions=settings.ab_sessions, seed=settings.ab_seed)
         cache: dict = {}
         for name in settings.variants:
             index = list(seed_table.SEED_PUBLISHED).index(name)
-            run = seed_table.run_variant(name, index, world, events, cache, args)
+            run = seed_table.run_variant(name, index, world, events, cache, settings.ab_sessions, settings.ab_seed,
+                                         smoke)
             row = run.table[run.table["metric"] == "mean_time_per_session"].iloc[0]
             measured[name] = float(row["effect"])
             out.update({f"{name}_effect": row["effect"], f"{name}_lower": row["lower"], f"{name}_upper": row["upper"]})
@@ -145,7 +133,7 @@ def load_settings(path: Path, smoke: bool) -> tuple[CalibrateConfig, Any, Any, d
     base = load_world_config(path.parent / settings.world)
     logging = logging_config(path.parent / settings.world)
     if smoke:
-        s = settings.smoke
+        s = load_smoke().calibrate
         settings = dataclasses.replace(settings, num_samples=s.num_samples, logging_sessions=s.logging_sessions,
                                        baseline_sessions=s.baseline_sessions, ab_sessions=s.ab_sessions,
                                        gate_pct=s.gate_pct)

@@ -1,23 +1,70 @@
-"""``configs/search.yaml`` → typed settings (through the one YAML loader, ``sim_bridge.contract.files``).
+"""The search's settings: ``configs/search.yaml`` and ``configs/smoke.yaml`` → typed dataclasses.
 
-The file names a base training config (the seed's best), lays a search space of dotted keys over
-it (parsed by :mod:`search.space`), and fixes the objective, the simulated evaluation, the rungs
-(cheap paired lifts during training), the serving choices tuned inside each trial, the sampler,
-the ASHA scheduler and the smoke-test overrides.
+Both go through the one YAML loader (``sim_bridge.contract.files``: unknown keys and wrong types fail
+naming the key). ``search.yaml`` names a base training config (the seed's best), lays a search
+space of dotted keys over it, and fixes the objective, the simulated evaluation, the rungs (cheap
+paired lifts during training), the serving choices tuned inside each trial, the sampler and the
+ASHA scheduler. ``smoke.yaml`` holds every command's and benchmark's smoke mode in one place.
+
+The space, in ``search.yaml``::
+
+    space:
+      model.hidden_dim: {type: choice, values: [32, 64, 128]}
+      train.weight_decay: {type: loguniform, low: 1.0e-6, high: 1.0e-2}
+      train.min_delta: {type: uniform, low: 0.0, high: 0.005}
+      model.embedding_dim: {type: int, low: 32, high: 128, step: 32}
+
+Every key must be a field of the training config (checked by laying the sampler's extreme values
+over the base config); every range must be sane; the spec converts to Optuna distributions.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import argparse
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from sim_bridge.contract.files import ConfigError, from_dict, read_yaml
+import optuna.distributions as od
+
+from sim_bridge.contract.recs import ServingConfig
+from sim_bridge.contract.files import ConfigError, from_dict, read_yaml, with_overrides
+
+REPO = Path(__file__).resolve().parent.parent
+SEARCH_FILE = REPO / "configs" / "search.yaml"
+SMOKE_FILE = REPO / "configs" / "smoke.yaml"
+OBJECTIVES = ("score", "lift", "val_loss", "multi")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The metric(s) and mode(s) the searcher optimises (``--objective``)."""
+
+    metric: str | list[str]
+    mode: str | list[str]
+
+    @property
+    def multi(self) -> bool:
+        return isinstance(self.metric, list)
+
+
+def objective(name: str) -> Objective:
+    """``score``/``lift`` maximise; ``val_loss`` minimises; ``multi``: (val_loss ↓, time ↑)."""
+    table = {
+        "score": Objective("score", "max"),
+        "lift": Objective("lift_vs_sticky", "max"),
+        "val_loss": Objective("val_loss", "min"),
+        "multi": Objective(["val_loss", "time_per_session"], ["min", "max"]),
+    }
+    if name not in table:
+        raise ValueError(f"unknown objective {name!r} (choose from {', '.join(OBJECTIVES)})")
+    return table[name]
 
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
     """``score = lift_weight * lift_vs_sticky(%) - val_loss_weight * val_loss / model.margin``
-    (higher is better; see :func:`sim_bridge.abtest.score` for why the margin)."""
+    (higher is better; see :func:`search.trial.score` for why the margin)."""
 
     lift_weight: float = 1.0
     val_loss_weight: float = 1.0
@@ -121,15 +168,6 @@ class AshaConfig:
 
 
 @dataclass(frozen=True)
-class SmokeConfig:
-    """What ``--smoke-test`` changes: dotted training overrides, fewer sessions and samples."""
-
-    overrides: dict[str, Any] = field(default_factory=dict)
-    sessions: int = 500
-    num_samples: int = 3
-
-
-@dataclass(frozen=True)
 class SearchConfig:
     """The whole of ``configs/search.yaml``; ``base`` is resolved relative to that file."""
 
@@ -143,7 +181,6 @@ class SearchConfig:
     serving_search: ServingSearchConfig = field(default_factory=ServingSearchConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     asha: AshaConfig = field(default_factory=AshaConfig)
-    smoke: SmokeConfig = field(default_factory=SmokeConfig)
 
 
 def load_search_config(path: str | Path) -> SearchConfig:
@@ -156,3 +193,204 @@ def load_search_config(path: str | Path) -> SearchConfig:
         raise ConfigError(f"{path}: {exc}") from None
     base = (path.parent / cfg.base).resolve()
     return SearchConfig(**{**cfg.__dict__, "base": str(base)})
+
+
+# ---------------------------------------------------------------- the space
+
+
+Kind = Literal["choice", "uniform", "loguniform", "int"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One sampler. ``choice`` uses ``values``; the others ``low``/``high`` (inclusive)."""
+
+    type: Kind
+    values: list[Any] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False  # int only
+    step: int = 1  # int only
+
+    def extremes(self) -> list[Any]:
+        """The values whose acceptance by the config proves every sample is acceptable."""
+        if self.type == "choice":
+            return list(self.values)
+        if self.type == "int":
+            return [int(self.low), int(self.high)]
+        return [float(self.low), float(self.high)]
+
+
+def parse_space(raw: dict[str, Any], base: Any | None = None) -> dict[str, Param]:
+    """Parse and check ``raw`` (key → sampler mapping); with ``base`` also check each key."""
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError("space: expected a non-empty mapping of dotted keys to samplers")
+    spec = {}
+    for key, sampler in raw.items():
+        param = from_dict(Param, _yaml_floats(sampler), prefix=f"space.{key}")
+        _check_param(key, param)
+        if base is not None:
+            _check_key(key, param, base)
+        spec[key] = param
+    return spec
+
+
+def _yaml_floats(sampler: Any) -> Any:
+    # YAML 1.1 reads ``1e-6`` (no dot) as a string; accept it for low/high.
+    if not isinstance(sampler, dict):
+        return sampler
+    out = dict(sampler)
+    for bound in ("low", "high"):
+        if isinstance(out.get(bound), str):
+            try:
+                out[bound] = float(out[bound])
+            except ValueError:
+                pass  # left as a string: from_dict names the key
+    return out
+
+
+def _check_param(key: str, p: Param) -> None:
+    def bad(why: str) -> ConfigError:
+        return ConfigError(f"space.{key}: {why}")
+
+    if p.type == "choice":
+        if not p.values:
+            raise bad("type 'choice' needs a non-empty 'values' list")
+        if p.low is not None or p.high is not None:
+            raise bad("type 'choice' takes 'values', not 'low'/'high'")
+        return
+    if p.values is not None:
+        raise bad(f"type '{p.type}' takes 'low'/'high', not 'values'")
+    if p.low is None or p.high is None:
+        raise bad(f"type '{p.type}' needs both 'low' and 'high'")
+    if not (math.isfinite(p.low) and math.isfinite(p.high)) or p.low >= p.high:
+        raise bad(f"needs finite low < high, got low={p.low}, high={p.high}")
+    if (p.type == "loguniform" or p.log) and p.low <= 0:
+        raise bad(f"a log scale needs low > 0, got low={p.low}")
+    if p.type == "int":
+        if not (float(p.low).is_integer() and float(p.high).is_integer()) or p.step < 1:
+            raise bad(f"type 'int' needs integer low/high and step >= 1, got {p}")
+        if p.log and p.step != 1:
+            raise bad("type 'int' with log: true needs step 1")
+    elif p.log or p.step != 1:
+        raise bad("'log'/'step' apply to type 'int' only (use 'loguniform' for floats)")
+
+
+def _check_key(key: str, p: Param, base: Any) -> None:
+    for value in p.extremes():
+        try:
+            with_overrides(base, {key: value})
+        except ConfigError as exc:
+            raise ConfigError(f"space.{key}: {exc}") from None
+
+
+def to_optuna(spec: dict[str, Param]) -> dict[str, od.BaseDistribution]:
+    """Optuna distributions, keyed by the dotted config key."""
+    out = {}
+    for key, p in spec.items():
+        if p.type == "choice":
+            out[key] = od.CategoricalDistribution(list(p.values))
+        elif p.type == "int":
+            out[key] = od.IntDistribution(int(p.low), int(p.high), log=p.log, step=p.step)
+        else:
+            out[key] = od.FloatDistribution(p.low, p.high, log=p.type == "loguniform")
+    return out
+
+
+def touches_features(spec: dict[str, Param]) -> bool:
+    """True when a sampled key changes the features, so each trial must build its own data."""
+    return any(key.startswith("features.") for key in spec)
+
+
+def check_serving_search(cfg: ServingSearchConfig, serving: ServingConfig) -> None:
+    """Every candidate policy and knob value must make a valid ``serving`` config (ConfigError)."""
+    for policy in cfg.policies:
+        _apply(serving, {"policy": policy}, "serving_search.policies")
+    for key, values in cfg.knobs.items():
+        for value in values:
+            _apply(serving, {key: value}, f"serving_search.knobs.{key}")
+
+
+def _apply(serving: ServingConfig, changes: dict, where: str) -> ServingConfig:
+    try:
+        return with_overrides(serving, changes)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+# ---------------------------------------------------------------- smoke mode (configs/smoke.yaml)
+
+
+@dataclass(frozen=True)
+class SearchSmoke:
+    """``python -m search.run --smoke-test``: dotted training overrides, fewer sessions and samples."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+    sessions: int = 300  # the evaluation's, the rungs' and the serving search's
+    num_samples: int = 3
+    confirm_sessions: list[int] = field(default_factory=lambda: [300, 600])  # search.run --confirm's A/B sizes
+
+
+@dataclass(frozen=True)
+class SeedTableSmoke:
+    """``python -m search.seed_table --smoke``: dotted training overrides of every variant."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CalibrateSmoke:
+    """``python -m search.calibrate --smoke``: laid over the settings and the world config."""
+
+    world: dict[str, Any] = field(default_factory=dict)
+    num_samples: int = 2
+    logging_sessions: int = 2_000
+    baseline_sessions: int = 500
+    ab_sessions: int = 400
+    gate_pct: float = 100.0
+
+
+@dataclass(frozen=True)
+class SmokeConfig:
+    """The whole of ``configs/smoke.yaml``; ``benchmarks``: script name → its flags' smoke values."""
+
+    search: SearchSmoke = field(default_factory=SearchSmoke)
+    seed_table: SeedTableSmoke = field(default_factory=SeedTableSmoke)
+    calibrate: CalibrateSmoke = field(default_factory=CalibrateSmoke)
+    benchmarks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def load_smoke(path: str | Path = SMOKE_FILE) -> SmokeConfig:
+    """Load and type-check ``configs/smoke.yaml``; errors name the file and the key."""
+    try:
+        return from_dict(SmokeConfig, read_yaml(path))
+    except ConfigError as exc:
+        raise ConfigError(exc.args[0] if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
+
+
+def parse_benchmark_args(parser: argparse.ArgumentParser, script: str, argv: list[str] | None = None,
+                         path: str | Path = SMOKE_FILE) -> argparse.Namespace:
+    """``parser``'s arguments; with ``--smoke``, ``benchmarks.<script>`` of ``configs/smoke.yaml``
+    gives the flags' defaults (a flag on the command line still wins). A key that is not one of
+    the script's flags is a ConfigError naming it."""
+    args = parser.parse_args(argv)
+    if not getattr(args, "smoke", False):
+        return args
+    values = load_smoke(path).benchmarks.get(script)
+    if values is None:
+        raise ConfigError(f"{path}: benchmarks: no section '{script}'")
+    flags = {a.dest for a in parser._actions} - {"help", "smoke"}
+    unknown = sorted(set(values) - flags)
+    if unknown:
+        raise ConfigError(f"{path}: benchmarks.{script}.{unknown[0]}: not a flag of {script} "
+                          f"(flags: {', '.join(sorted(flags))})")
+    parser.set_defaults(**values)
+    return parser.parse_args(argv)
+
+
+def with_smoke(scfg: SearchConfig, smoke: SearchSmoke) -> SearchConfig:
+    """``scfg`` in smoke mode: the smoke overrides laid over its own, fewer sessions everywhere."""
+    return replace(scfg, overrides={**scfg.overrides, **smoke.overrides},
+                   eval=replace(scfg.eval, sessions=smoke.sessions),
+                   rungs=replace(scfg.rungs, sessions=smoke.sessions),
+                   serving_search=replace(scfg.serving_search, sessions=smoke.sessions))

@@ -4,7 +4,7 @@ The best of many noisy trials is biased upward (the winner's curse), so each of 
 finished trials (by the run's objective) gets a FRESH, unpaired A/B against sticky_artist, as the
 seed ran it (docs/ab_test.md, :mod:`sim_bridge.abtest`): botify assignment in an experiment ``confirm-<trial>``,
 50/50, at 8,000 sessions (the seed's scale) and at 50,000. The trial is served exactly as it was
-searched (its checkpoint's lists and ``serving`` config, :mod:`sim_bridge.policies`), in the search's
+searched (its checkpoint's lists and ``serving`` config, :func:`search.experiment.trial_policy`), in the search's
 world (``search_run.json``).
 
 Simulation seeds: ``--seed S`` (default 909000) + 0, 1, ... one per A/B. The search's paired
@@ -23,16 +23,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from model.config import load_experiment_config
 from sim_bridge.contract import columns as C
 from sim_bridge.abtest import COURSE_METRICS, to_markdown, unpaired_ab, write_table
 from sim_bridge.contract.files import atomic_dir, atomic_write_text, check_output_dir
 from sim_bridge.world import World, load_world
 
-from search import artifacts, errors, results
+from search import errors, experiment
 from search.config import load_search_config
-from search.searcher import objective
-from sim_bridge.policies import policy_spec, serving_policy
+from sim_bridge.policies import policy_spec
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SEED = 909_000
@@ -64,32 +62,30 @@ def resolve_world(settings: dict, override: Path | None, exp_dir: Path) -> Path:
             print(f"WARNING: --world {override} is not the search's world {recorded}", flush=True)
         return override.resolve()
     if recorded:
-        return results.stored_path(settings, "world", exp_dir, hint=" or pass --world")
+        return experiment.stored_path(settings, "world", exp_dir, hint=" or pass --world")
     return Path(defaults.ensure_smoke_world() if settings.get("smoke_test") else defaults.ensure_default_world())
 
 
 def top_trials(exp_dir: Path, settings: dict, top_k: int) -> pd.DataFrame:
     """The top-k finished trials by the run's objective, each with a checkpoint folder."""
-    path = exp_dir / results.TRIALS_FILE
+    path = exp_dir / experiment.TRIALS_FILE
     if not path.is_file():
         raise ConfirmError(f"{path} not found (is {exp_dir} a finished search.run experiment?)")
-    frame = results.load_trials(exp_dir)
-    best = results.ranked(frame, objective(settings.get("objective", "score")))
+    frame = experiment.load_trials(exp_dir)
+    best = experiment.ranked(frame, experiment.run_objective(settings))
     if best.empty:
-        raise ConfirmError(f"no finished trial in {path} ({results.status_counts(frame)})")
+        raise ConfirmError(f"no finished trial in {path} ({experiment.status_counts(frame)})")
     best = best.head(top_k)
     for trial_id, ckpt in zip(best["trial_id"], best["checkpoint"]):
-        if not isinstance(ckpt, str) or not (Path(ckpt) / artifacts.RECS_FILE).is_file():
-            raise ConfirmError(f"trial {trial_id} has no checkpoint with {artifacts.RECS_FILE} (checkpoint: {ckpt})")
+        if not isinstance(ckpt, str) or not (Path(ckpt) / experiment.RECS_FILE).is_file():
+            raise ConfirmError(f"trial {trial_id} has no checkpoint with {experiment.RECS_FILE} (checkpoint: {ckpt})")
     return best
 
 
 def trial_policy(checkpoint: Path, world: World):
     """The trial's serving policy, rebuilt from its checkpoint as it was searched; and its label."""
-    cfg = load_experiment_config(checkpoint / artifacts.CONFIG_FILE)
-    policy = serving_policy(cfg.serving, world.catalog, artifacts.load_recs(checkpoint),
-                            artifacts.load_item_recs(checkpoint))
-    return policy, policy_spec(cfg.serving)
+    label = policy_spec(experiment.served_config(checkpoint).serving)
+    return experiment.trial_policy(checkpoint, world.catalog), label
 
 
 def confirm(exp_dir: Path, world: World, trials: pd.DataFrame, sizes: list[int], seed: int) -> pd.DataFrame:
@@ -152,7 +148,7 @@ def run(args: argparse.Namespace) -> Path:
         raise ConfirmError(f"--top-k must be >= 1, got {args.top_k}")
     if min(args.sessions) < 2:
         raise ConfirmError(f"every --sessions must be >= 2, got {min(args.sessions)}")
-    settings = results.read_run_file(exp_dir)
+    settings = experiment.read_run_file(exp_dir)
     trials = top_trials(exp_dir, settings, args.top_k)
     eval_seed, n_ab = search_eval_seed(settings), len(trials) * len(args.sessions)
     if args.seed <= eval_seed < args.seed + n_ab:

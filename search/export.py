@@ -1,9 +1,8 @@
 """Export a trial of a search: ``python -m search.export EXPERIMENT_DIR [--trial ID] --out DIR``.
 
-Without ``--trial``, the best finished trial by the run's objective (as ``best/``). The layout is
-the one of :mod:`search.artifacts`: config.yaml, metrics.json, checkpoint/model.pt,
-recommendations.json (botify's ``{"user": u, "tracks": [...]}`` lines), item_embeddings.npy and
-item_ids.npy.
+Without ``--trial``, the best finished trial by the run's objective (as ``best/``), in the layout
+of :mod:`search.experiment`: config.yaml, metrics.json, checkpoint/model.pt, recommendations.json
+(botify's ``{"user": u, "tracks": [...]}`` lines), item_embeddings.npy and item_ids.npy.
 
 ``--out`` is written atomically (a temp folder renamed into place); an existing non-empty ``--out``
 is refused unless ``--force``, which replaces it as a whole. Reading the experiment unpickles
@@ -15,26 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from sim_bridge.contract.files import check_output_dir
 
-from search import errors, results
+from search import errors, experiment
 from search.errors import SearchError
-from search.searcher import objective
-
-
-def pick(frame: pd.DataFrame, trial: str | None, objective_name: str) -> pd.Series:
-    """The row of ``trial``, or the best finished trial."""
-    if trial is not None:
-        rows = frame[frame["trial_id"] == trial]
-        if rows.empty:
-            raise SearchError(f"--trial: no trial {trial!r} (known: {', '.join(frame['trial_id'])})")
-        return rows.iloc[0]
-    best = results.ranked(frame, objective(objective_name))
-    if best.empty:
-        raise SearchError(f"no finished trial to export ({results.status_counts(frame)})")
-    return best.iloc[0]
 
 
 def parse_args(argv) -> argparse.Namespace:
@@ -51,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
     if not exp_dir.is_dir():
         raise SearchError(f"{exp_dir}: no such experiment folder")
     check_output_dir(args.out, args.force, keep=(exp_dir,))  # before reading Tune's state
-    obj_name = results.read_run_file(exp_dir).get("objective", "score")
-    row = pick(results.load_trials(exp_dir), args.trial, obj_name)
-    out = results.export_row(row, args.out, force=args.force, keep=(exp_dir,))
+    obj = experiment.run_objective(experiment.read_run_file(exp_dir))
+    row = experiment.pick(experiment.load_trials(exp_dir), args.trial, obj)
+    out = experiment.export_row(row, args.out, force=args.force, keep=(exp_dir,))
     print(f"exported trial {row['trial_id']} ({row['status']}) to {out}")
     return 0
 

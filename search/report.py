@@ -14,7 +14,6 @@ table. A missing optional input leaves a note in its section. The folder is writ
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -23,14 +22,13 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
+from scipy import stats
 
 from sim_bridge.contract.files import ConfigError, atomic_dir, atomic_write_text, check_output_dir
 
-from search import errors, plots, results, timeline
-from search.config import load_search_config
-from search.report_html import render_html
-from search.searcher import Objective, objective
-from search.space import parse_space, to_optuna
+from search import errors, experiment, plots
+from search.config import Objective, load_search_config, parse_space, to_optuna
+from search.plots import render_html
 
 AB_COLUMNS = ("model", "metric", "effect", "upper", "lower", "significant")
 AB_METRIC = "mean_time_per_session"
@@ -57,30 +55,10 @@ class Section:
 
 def load_experiment(exp_dir: Path) -> tuple[pd.DataFrame, dict, Objective]:
     """(trials.parquet, search_run.json settings or {}, the run's objective)."""
-    if not (exp_dir / results.TRIALS_FILE).is_file():
-        raise ReportError(f"{exp_dir} has no {results.TRIALS_FILE} (not a finished search.run experiment?)")
-    frame = results.load_trials(exp_dir)
-    settings = results.read_run_file(exp_dir)
-    return frame, settings, objective(settings.get("objective", "score"))
-
-
-def trial_dir(row: pd.Series, exp_dir: Path) -> Path:
-    """The trial's Tune folder; found by name under ``exp_dir`` when the experiment was moved."""
-    path = Path(str(row["path"]))
-    return path if path.is_dir() else exp_dir / path.name
-
-
-def trial_results(folder: Path) -> pd.DataFrame:
-    """Every report of a trial: ``result.json`` (JSON lines), else ``progress.csv``, else empty."""
-    if (folder / "result.json").is_file():
-        lines = [json.loads(x) for x in (folder / "result.json").read_text().splitlines() if x.strip()]
-        return pd.DataFrame(lines)
-    if (folder / "progress.csv").is_file():
-        frame = pd.read_csv(folder / "progress.csv")
-        if "final" in frame:  # CSV gives "True"/"False" strings or bools
-            frame["final"] = frame["final"].astype(str).str.lower() == "true"
-        return frame
-    return pd.DataFrame()
+    if not (exp_dir / experiment.TRIALS_FILE).is_file():
+        raise ReportError(f"{exp_dir} has no {experiment.TRIALS_FILE} (not a finished search.run experiment?)")
+    settings = experiment.read_run_file(exp_dir)
+    return experiment.load_trials(exp_dir), settings, experiment.run_objective(settings)
 
 
 def finished(frame: pd.DataFrame, obj: Objective, exp_dir: Path) -> pd.DataFrame:
@@ -90,14 +68,14 @@ def finished(frame: pd.DataFrame, obj: Objective, exp_dir: Path) -> pd.DataFrame
     done = done[np.isfinite(done[metrics].astype(float)).all(axis=1)]
     ends = []
     for _, row in done.iterrows():
-        res = trial_results(trial_dir(row, exp_dir))
+        res = experiment.trial_results(experiment.trial_dir(row, exp_dir))
         ends.append(float(res["timestamp"].iloc[-1]) if "timestamp" in res and len(res) else math.inf)
     return done.assign(_end=ends).sort_values(["_end", "trial_id"], kind="stable").drop(columns="_end")
 
 
 def space_distributions(settings: dict, frame: pd.DataFrame) -> tuple[dict, list[str]]:
     """Optuna distributions of the sampled keys (from the run's search config via
-    :func:`search.space.to_optuna`), widened to hold every value the trials actually took
+    :func:`search.config.to_optuna`), widened to hold every value the trials actually took
     (the YAML may have changed since the run); inferred from the values when it is unreadable."""
     notes, sampled = [], {c.removeprefix("config/") for c in frame.columns if c.startswith("config/")}
     try:
@@ -160,6 +138,56 @@ def ab_rows(path: Path, source: str) -> pd.DataFrame:
     return table[["label", "model", "effect", "lower", "upper", "significant"]]
 
 
+# ---------------------------------------------------------------- the search over wall-clock time
+# When each trial ended (seconds since the search started) and its lift; the best finished lift by a
+# given time (the time-to-target curve); per rung epoch, how well the rung lift (a few thousand
+# sessions of the rung seed) predicted the final paired lift (Spearman over finished trials).
+
+
+LIFT = "lift_vs_sticky"
+
+
+def timeline(frame: pd.DataFrame, started_at: float | None = None) -> pd.DataFrame:
+    """trial_id, status, end_s (since the search started), lift — ordered by end_s.
+
+    ``started_at`` (Unix seconds, ``search_run.json``) defaults to the earliest trial start.
+    """
+    ended = frame[frame["timestamp"].notna()] if "timestamp" in frame else frame.iloc[0:0]
+    if ended.empty:
+        return pd.DataFrame(columns=["trial_id", "status", "end_s", LIFT])
+    end = ended["timestamp"].astype(float)
+    t0 = started_at if started_at is not None else float((end - ended["duration_s"].astype(float)).min())
+    out = pd.DataFrame({"trial_id": ended["trial_id"], "status": ended["status"], "end_s": end - t0,
+                        LIFT: ended[LIFT].astype(float) if LIFT in ended else np.nan})
+    return out.sort_values("end_s", ignore_index=True)
+
+
+def best_at(line: pd.DataFrame, seconds: float) -> float:
+    """The best lift among trials finished by ``seconds`` (NaN when none had)."""
+    done = line[(line["status"] == "finished") & (line["end_s"] <= seconds)][LIFT].dropna()
+    return float(done.max()) if len(done) else math.nan
+
+
+def time_to(line: pd.DataFrame, target: float) -> float:
+    """Seconds until a finished trial first reached ``target`` lift (NaN if none did)."""
+    hit = line[(line["status"] == "finished") & (line[LIFT] >= target)]
+    return float(hit["end_s"].min()) if len(hit) else math.nan
+
+
+def rung_correlations(frame: pd.DataFrame) -> pd.DataFrame:
+    """rung epoch, trials, Spearman rho and its p-value, rung vs final lift (finished trials)."""
+    done = frame[frame["status"] == "finished"]
+    rows = []
+    cols = sorted((c for c in frame.columns if c.startswith("rung_lift_")), key=lambda c: int(c.rsplit("_", 1)[1]))
+    for col in cols:
+        pair = done[[col, LIFT]].dropna()
+        rho, p = (stats.spearmanr(pair[col], pair[LIFT]) if len(pair) >= 3 and pair[col].nunique() > 1
+                  else (math.nan, math.nan))
+        rows.append({"rung_epoch": int(col.rsplit("_", 1)[1]), "trials": len(pair),
+                     "spearman": float(rho), "p_value": float(p)})
+    return pd.DataFrame(rows, columns=["rung_epoch", "trials", "spearman", "p_value"])
+
+
 # ---------------------------------------------------------------- sections
 
 
@@ -181,14 +209,14 @@ MIN_TRIALS_PER_PARAM = 5  # below this many finished trials per varying paramete
 
 def time_section(frame: pd.DataFrame, settings: dict, out: Path) -> Section:
     s = Section("Time to target", [])
-    line = timeline.timeline(frame, settings.get("started_at"))
+    line = timeline(frame, settings.get("started_at"))
     if line.empty:
         s.notes.append("No trial reported a timestamp.")
         return s
     plots.time_to_target(line, TARGET_LIFT, out / "time_to_target.png")
     s.image = "time_to_target.png"
-    reached = timeline.time_to(line, TARGET_LIFT)
-    marks = ", ".join(f"{m} min: {timeline.best_at(line, 60 * m):+.1f}%" for m in (10, 20, 30))
+    reached = time_to(line, TARGET_LIFT)
+    marks = ", ".join(f"{m} min: {best_at(line, 60 * m):+.1f}%" for m in (10, 20, 30))
     s.notes.append(f"Best finished paired lift by wall clock ({marks}); "
                    + (f"{TARGET_LIFT:+.0f}% first reached after {reached / 60:.1f} min." if math.isfinite(reached)
                       else f"{TARGET_LIFT:+.0f}% not reached.")
@@ -198,7 +226,7 @@ def time_section(frame: pd.DataFrame, settings: dict, out: Path) -> Section:
 
 def rung_section(frame: pd.DataFrame) -> Section:
     s = Section("Rung lift vs final lift", [])
-    table = timeline.rung_correlations(frame)
+    table = rung_correlations(frame)
     if table.empty:
         s.notes.append("No rung lifts recorded (multi-fidelity off, or no finished trial).")
         return s
@@ -289,7 +317,7 @@ def loss_lift_section(done: pd.DataFrame, obj: Objective, best_id: str, out: Pat
     if done.empty or best_id not in set(done["trial_id"]):
         s.notes.append("No finished trial with both a validation loss and a lift.")
         return s
-    pareto = results.pareto_mask(done["val_loss"].to_numpy(float), done["time_per_session"].to_numpy(float)) \
+    pareto = experiment.pareto_mask(done["val_loss"].to_numpy(float), done["time_per_session"].to_numpy(float)) \
         if obj.multi else None
     best = int(np.flatnonzero(done["trial_id"].to_numpy() == best_id)[0])
     plots.loss_vs_lift(done, pareto, best, out / "loss_vs_lift.png")
@@ -324,12 +352,12 @@ def curves_section(best: pd.Series | None, exp_dir: Path, out: Path) -> Section:
     if best is None:
         s.notes.append("No finished trial.")
         return s
-    res = trial_results(trial_dir(best, exp_dir))
+    res = experiment.trial_results(experiment.trial_dir(best, exp_dir))
     if "final" in res:
         res = res[res["final"].astype(str).str.lower() == "false"]
     cols = [c for c in ("epoch", "train_loss", "val_loss", "lr") if c in res]
     if res.empty or "epoch" not in cols:
-        s.notes.append(f"No per-epoch reports found for trial {best['trial_id']} in {trial_dir(best, exp_dir)}.")
+        s.notes.append(f"No per-epoch reports found for trial {best['trial_id']} in {experiment.trial_dir(best, exp_dir)}.")
         return s
     plots.training_curves(res[cols], f"Trial {best['trial_id']}: per-epoch losses and learning rate",
                           out / "training_curves.png")
@@ -339,7 +367,7 @@ def curves_section(best: pd.Series | None, exp_dir: Path, out: Path) -> Section:
 
 
 def top_section(frame: pd.DataFrame, obj: Objective) -> Section:
-    best = results.ranked(frame, obj).head(10)
+    best = experiment.ranked(frame, obj).head(10)
     if best.empty:
         return Section("Top 10 trials", ["No finished trials."])
     cols = TOP_COLUMNS + (["pareto"] if obj.multi else []) + [c for c in best.columns if c.startswith("config/")]
@@ -380,7 +408,7 @@ def build(exp_dir: Path, out: Path, ab_tables: list[Path] = (), force: bool = Fa
 def _write_report(exp_dir: Path, out: Path, frame: pd.DataFrame, settings: dict, obj: Objective,
                   ab_tables: list[Path]) -> None:
     done = finished(frame, obj, exp_dir)
-    ranked = results.ranked(frame, obj)
+    ranked = experiment.ranked(frame, obj)
     best = ranked.iloc[0] if not ranked.empty else None
     best_id = best["trial_id"] if best is not None else None
     dists, notes = space_distributions(settings, frame)

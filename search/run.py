@@ -2,8 +2,10 @@
 
 Starts (or joins) Ray, prepares the shared inputs once, runs Optuna's TPE through Tune on the
 DSSM trainable, and leaves under ``STORAGE/NAME``: Tune's experiment files (with TensorBoard
-event files per trial), ``trials.parquet``, ``summary.md`` and ``best/`` (see search.results).
-``--resume`` continues a stopped run (Ctrl-C, killed driver) without rerunning finished trials.
+event files per trial), ``trials.parquet``, ``summary.md`` and ``best/`` (:mod:`search.experiment`).
+``--resume`` continues a stopped run (Ctrl-C, killed driver) without rerunning finished trials; a
+larger ``--num-samples`` extends it (:func:`raise_budget`). A status table is printed each time a
+trial ends (Ray's dashboard has no per-trial view; per-trial curves go to TensorBoard).
 Arguments, configs, the world and the logs are all checked before Ray starts and before anything
 is written; a problem is one line on stderr and exit 2 (:mod:`search.errors`).
 """
@@ -11,33 +13,29 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+import math
+import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
+import ray.cloudpickle as cloudpickle
 from ray import tune
 from ray.tune.logger import TBXLoggerCallback
 
 from model.config import flatten, load_experiment_config
-from sim_bridge.contract.files import ConfigError, atomic_write_text, with_overrides
+from sim_bridge.contract.files import ConfigError, with_overrides
 from sim_bridge.defaults import use_world_config
 
-from search import budget, cluster, errors, inputs, results, warm_start
-from search.config import load_search_config
-from search.data_cache import logs_digest
+from search import cluster, errors, experiment, searcher
+from search.config import (OBJECTIVES, Objective, check_serving_search, load_search_config, load_smoke, objective,
+                           parse_space, touches_features, with_smoke)
 from search.errors import SearchError
-from search.progress import StatusTable
-from search.searcher import (JOURNAL_FILE, OBJECTIVES, base_point, build_scheduler, build_searcher, objective,
-                             study_storage)
-from search.serving_tuner import check_serving_search
-from search.space import parse_space, touches_features
-from search.trainable import TrialSetup, run_trial
+from search.trainable import make_trainable
+from search.trial import TrialSetup, logs_digest, prepare
 
 REPO = Path(__file__).resolve().parent.parent
-RUN_FILE = results.RUN_FILE
-TUNER_FILE = "tuner.pkl"  # written by Tune when the run starts: without it nothing ran yet
+RUN_FILE, TUNER_FILE = experiment.RUN_FILE, experiment.TUNER_FILE
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -101,10 +99,7 @@ def experiment_dir(args) -> Path:
     if args.name:
         return storage / args.name
     if args.resume:
-        runs = sorted(storage.glob(f"*/{RUN_FILE}"), key=lambda p: p.stat().st_mtime)
-        if not runs:
-            raise SearchError(f"--resume: no experiment under {storage}")
-        return runs[-1].parent
+        return experiment.newest(storage)
     return storage / time.strftime("search-%Y%m%d-%H%M%S")
 
 
@@ -128,9 +123,9 @@ def run_settings(args, exp_dir: Path) -> dict:
     if not started:
         raise SearchError(f"--resume: the run in {exp_dir} never started ({TUNER_FILE} not found); "
                           "start it again without --resume")
-    stored = results.read_run_file(exp_dir)
+    stored = experiment.read_run_file(exp_dir)
     for key in ("config", "world", "logs"):
-        results.stored_path(stored, key, exp_dir)
+        experiment.stored_path(stored, key, exp_dir)
     if args.num_samples is not None:
         stored["num_samples"] = max(args.num_samples, stored["num_samples"])
     return stored
@@ -141,67 +136,85 @@ def _absolute(path: str | None) -> str | None:
 
 
 def load_configs(settings: dict):
-    """(search config, base training config, validated space, eval config) — before Ray starts."""
+    """(search config, base training config, validated space) — before Ray starts; in smoke mode
+    with ``configs/smoke.yaml``'s ``search:`` laid over the search config."""
     scfg = load_search_config(settings["config"])
+    if settings["smoke_test"]:
+        scfg = with_smoke(scfg, load_smoke().search)
     base = load_experiment_config(scfg.base, scfg.variant)
     try:
         base = with_overrides(base, scfg.overrides)
     except ConfigError as exc:
         raise ConfigError(f"{settings['config']}: overrides: {exc}") from None
-    eval_cfg = scfg.eval
-    if settings["smoke_test"]:
-        try:
-            base = with_overrides(base, scfg.smoke.overrides)
-        except ConfigError as exc:
-            raise ConfigError(f"{settings['config']}: smoke.overrides: {exc}") from None
-        eval_cfg = replace(eval_cfg, sessions=scfg.smoke.sessions)
-        scfg = replace(scfg, rungs=replace(scfg.rungs, sessions=scfg.smoke.sessions),
-                       serving_search=replace(scfg.serving_search, sessions=scfg.smoke.sessions))
     check_serving_search(scfg.serving_search, base.serving)
-    spec = parse_space(scfg.space, base)
-    return scfg, base, spec, eval_cfg
+    return scfg, base, parse_space(scfg.space, base)
 
 
-def trial_setup(scfg, base, eval_cfg, shared: inputs.SharedInputs, settings: dict, exp_dir: Path) -> TrialSetup:
+def trial_setup(scfg, per_trial_data: bool) -> TrialSetup:
     """What every trial shares: configs, rungs, the serving search, the training-data cache."""
     from sim_bridge.defaults import cache_root
 
-    return TrialSetup(dataclasses.asdict(base), eval_cfg, scfg.objective,
-                      cpus_per_trial=max(1, int(settings["cpus_per_trial"])), exp_dir=str(exp_dir),
-                      rungs=scfg.rungs if scfg.rungs.enabled else None, serving_search=scfg.serving_search,
-                      data_cache=str(cache_root() / "training-data") if shared.events is not None else None,
-                      logs_digest=logs_digest(shared.events) if shared.events is not None else None)
+    return TrialSetup(scfg.eval, scfg.objective, rungs=scfg.rungs if scfg.rungs.enabled else None,
+                      serving_search=scfg.serving_search,
+                      data_cache=str(cache_root() / "training-data") if per_trial_data else None)
 
 
-def make_trainable(shared: inputs.SharedInputs, setup: TrialSetup, settings: dict):
-    """The trainable with its inputs in the object store and its resources attached."""
-    bound = tune.with_parameters(run_trial, setup=setup, **shared.as_kwargs())
-    return tune.with_resources(bound, {"cpu": settings["cpus_per_trial"], "gpu": settings["gpus_per_trial"]})
+def load_inputs(world_dir: Path, logs_path: Path, setup: TrialSetup, base, per_trial_data: bool):
+    """Load the world and logs, simulate the controls once, build shared training data (or, when
+    each trial builds its own, key the on-disk cache by the logs' digest)."""
+    from sim_bridge.contract.logs import read_logs
+    from sim_bridge.world import load_world
+
+    t0 = time.perf_counter()
+    world, events = load_world(world_dir), read_logs(logs_path)
+    setup = dataclasses.replace(setup, logs_digest=logs_digest(events)) if per_trial_data else setup
+    inputs = prepare(world, events, setup, None if per_trial_data else base.features)
+    print(f"inputs: world {world_dir} ({world.catalog.n_tracks} tracks), logs {logs_path} "
+          f"({len(events)} events), control sticky_artist {setup.eval.sessions} sessions "
+          f"(mean time {inputs.control['time'].mean():.3f}) in {time.perf_counter() - t0:.1f}s", flush=True)
+    return inputs, setup
+
+
+def resolve_paths(world: str | None, logs: str | None, smoke: bool) -> tuple[Path, Path]:
+    """``--world``/``--logs`` as absolute paths, or the built-in (smoke) world and its logs,
+    generated and cached; a given path that does not exist is a SearchError."""
+    from sim_bridge import defaults
+
+    if world is not None and logs is None:  # the built-in logs belong to the built-in world
+        raise SearchError("--world needs --logs: training logs from that world")
+    for flag, path, is_ok, kind in (("--world", world, Path.is_dir, "folder"), ("--logs", logs, Path.exists, "file")):
+        if path is not None and not is_ok(Path(path)):
+            raise SearchError(f"{flag} {path}: no such {kind}")
+    if world is None:
+        world = defaults.ensure_smoke_world() if smoke else defaults.ensure_default_world()
+    if logs is None:
+        logs = defaults.ensure_smoke_logs() if smoke else defaults.ensure_default_logs()
+    return Path(world).resolve(), Path(logs).resolve()
 
 
 def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resume: bool,
                warm=None) -> tune.Tuner:
     """A new Tuner, or ``Tuner.restore`` (finished trials kept, unfinished ones rerun)."""
     if resume:
-        budget.raise_budget(exp_dir, settings["num_samples"])
+        raise_budget(exp_dir, settings["num_samples"])
         return tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True,
                                   resume_errored=False)
     obj = objective(settings["objective"])
-    storage = study_storage(exp_dir)
+    storage = searcher.study_storage(exp_dir)
     if warm is not None:
-        added = warm_start.seed_study(storage, exp_dir.name, obj, warm_start.frozen_trials(warm, spec, obj))
+        added = searcher.seed_study(storage, exp_dir.name, obj, searcher.frozen_trials(warm, spec, obj))
         print(f"warm start: {added} trials of {settings['warm_start']} seed the sampler", flush=True)
-    searcher = build_searcher(spec, obj, settings["seed"], settings["max_concurrent"],
-                              start_from=base_point(spec, flatten(dataclasses.asdict(base))),
-                              sampler=scfg.sampler, storage=storage, study_name=exp_dir.name)
+    search_alg = searcher.build_searcher(spec, obj, settings["seed"], settings["max_concurrent"],
+                                         start_from=searcher.base_point(spec, flatten(dataclasses.asdict(base))),
+                                         sampler=scfg.sampler, storage=storage, study_name=exp_dir.name)
     run_config = tune.RunConfig(
         name=exp_dir.name, storage_path=str(exp_dir.parent),
         callbacks=[TBXLoggerCallback(), StatusTable(obj)],
         failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1,
     )
-    scheduler = build_scheduler(obj, scfg.asha, base.train.max_epochs, scfg.rungs.enabled)
-    tune_config = tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=settings["num_samples"],
+    scheduler = searcher.build_scheduler(obj, scfg.asha, base.train.max_epochs, scfg.rungs.enabled)
+    tune_config = tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=settings["num_samples"],
                                   time_budget_s=settings.get("time_budget_s"))
     return tune.Tuner(trainable, param_space={"seed": settings["seed"]}, tune_config=tune_config,
                       run_config=run_config)
@@ -220,30 +233,31 @@ def run(args: argparse.Namespace) -> int:
     exp_dir = experiment_dir(args)
     settings = run_settings(args, exp_dir)
     if settings["num_samples"] is None:
-        settings["num_samples"] = load_search_config(settings["config"]).smoke.num_samples if settings["smoke_test"] else 50
-    scfg, base, spec, eval_cfg = load_configs(settings)
-    warm = warm_start.earlier_trials(args.warm_start, settings["objective"]) if args.warm_start else None
+        settings["num_samples"] = load_smoke().search.num_samples if settings["smoke_test"] else 50
+    scfg, base, spec = load_configs(settings)
+    warm = searcher.earlier_trials(args.warm_start, settings["objective"]) if args.warm_start else None
     if not args.resume:
         use_world_config(args.world_config)  # a missing or bad file is a ConfigError naming it
-    world_dir, logs_path = inputs.resolve_paths(settings["world"], settings["logs"], settings["smoke_test"])
+    world_dir, logs_path = resolve_paths(settings["world"], settings["logs"], settings["smoke_test"])
     settings.update(world=str(world_dir), logs=str(logs_path))
     # loading the world and logs here turns a bad input into one line before Ray starts or a file is written
-    shared = inputs.prepare(world_dir, logs_path, base, touches_features(spec), eval_cfg.sessions, eval_cfg.seed,
-                            rung=(scfg.rungs.sessions, scfg.rungs.seed) if scfg.rungs.enabled else None,
-                            tuning=(scfg.serving_search.sessions, scfg.serving_search.seed))
+    per_trial_data = touches_features(spec)
+    inputs, setup = load_inputs(world_dir, logs_path, trial_setup(scfg, per_trial_data), base, per_trial_data)
     cluster.start(args.address, args.dashboard_host, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
     exp_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(exp_dir / RUN_FILE, json.dumps(settings, indent=2) + "\n")
-    setup = trial_setup(scfg, base, eval_cfg, shared, settings, exp_dir)
-    tuner = make_tuner(make_trainable(shared, setup, settings), exp_dir, settings, scfg, base, spec, args.resume, warm)
+    experiment.write_run_file(exp_dir, settings)
+    trainable = make_trainable(inputs, setup, base, exp_dir, settings["cpus_per_trial"], settings["gpus_per_trial"])
+    tuner = make_tuner(trainable, exp_dir, settings, scfg, base, spec, args.resume, warm)
     print(f"experiment: {exp_dir}\nTensorBoard: tensorboard --logdir {exp_dir}\nOptuna dashboard: "
-          f"optuna-dashboard --storage-class JournalFileStorage {exp_dir / JOURNAL_FILE} --host 127.0.0.1", flush=True)
+          f"optuna-dashboard --storage-class JournalFileStorage {exp_dir / experiment.JOURNAL_FILE} --host 127.0.0.1",
+          flush=True)
     tuner.fit()
     code = finish(exp_dir, settings)
     if args.confirm and code == 0:
         from search import confirm
 
-        return confirm.main([str(exp_dir)] + (["--sessions", "300", "600"] if settings["smoke_test"] else []))
+        sizes = load_smoke().search.confirm_sessions if settings["smoke_test"] else []
+        return confirm.main([str(exp_dir)] + (["--sessions", *map(str, sizes)] if sizes else []))
     print(f"confirm the winner on fresh sessions: python -m search.confirm {exp_dir}", flush=True)
     return code
 
@@ -254,24 +268,93 @@ def finish(exp_dir: Path, settings: dict) -> int:
     A search whose every trial ended without finishing (errored, or stopped) is an error: there
     is no ``best/`` to point at.
     """
-    obj = objective(settings["objective"])
-    frame = results.trials_frame(exp_dir)
-    results.write_trials(frame, exp_dir)
-    results.write_summary(frame, obj, exp_dir, header=f"Experiment `{exp_dir}`.\n")
-    print((exp_dir / "summary.md").read_text(), flush=True)
-    best = results.ranked(frame, obj)
-    if not best.empty:
-        results.export_row(best.iloc[0], exp_dir / "best", force=True)  # best/ belongs to the run
+    frame, best = experiment.write_results(exp_dir, objective(settings["objective"]),
+                                           header=f"Experiment `{exp_dir}`.\n")
+    print((exp_dir / experiment.SUMMARY_FILE).read_text(), flush=True)
     done = int(frame["status"].isin(["finished", "stopped", "errored"]).sum()) if "status" in frame else 0
     if done < settings["num_samples"]:  # interrupted trials are left "running"/"pending"
         print(f"{done} of {settings['num_samples']} trials ended; continue with:\n"
               f"  python -m search.run --resume --storage-path {exp_dir.parent} --name {exp_dir.name}", flush=True)
     elif best.empty:
-        raise SearchError(f"no trial finished ({results.status_counts(frame)}); {results.first_error(frame)}"
-                          f"see {exp_dir / 'summary.md'}")
-    listed = [exp_dir / results.TRIALS_FILE, exp_dir / "summary.md"] + ([exp_dir / "best"] if not best.empty else [])
+        raise SearchError(f"no trial finished ({experiment.status_counts(frame)}); {experiment.first_error(frame)}"
+                          f"see {exp_dir / experiment.SUMMARY_FILE}")
+    listed = [exp_dir / name for name in (experiment.TRIALS_FILE, experiment.SUMMARY_FILE)]
+    listed += [exp_dir / experiment.BEST_DIR] if not best.empty else []
     print(f"results: {', '.join(map(str, listed))}", flush=True)
     return 0
+
+
+# ---------------------------------------------------------------- --resume --num-samples N
+# Tune stores the number of samples inside its search-generator state (``search_gen_state-*.json``,
+# a cloudpickled dict with ``counter``/``total_samples``/``finished``) and ``Tuner.restore`` offers no
+# way to change it. This is the one place that touches that private file; the resume test guards
+# it against Ray upgrades.
+
+STATE_GLOB = "search_gen_state-*.json"
+
+
+def raise_budget(exp_dir: str | Path, num_samples: int) -> None:
+    """Set the budget to ``num_samples`` when larger; a smaller value cannot undo created trials."""
+    for path in sorted(Path(exp_dir).glob(STATE_GLOB)):
+        state = cloudpickle.loads(path.read_bytes())
+        if num_samples > state["total_samples"]:
+            state["total_samples"] = num_samples
+            state["finished"] = False
+            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+            tmp.write_bytes(cloudpickle.dumps(state))
+            os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- the status table
+
+SHOWN = ("val_loss", "time_per_session", "lift_vs_sticky", "lift_lower", "lift_upper", "score")
+
+
+class StatusTable(tune.Callback):
+    """Prints the finished/stopped/errored counts and the best trials so far."""
+
+    def __init__(self, obj: Objective, top: int = 5):
+        self.obj = obj
+        self.top = top
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        print(render(trials, self.obj, self.top, ended={trial.trial_id: "TERMINATED"}), flush=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        print(f"trial {trial.trial_id} errored (see {trial.path}/error.txt); the search goes on", flush=True)
+        print(render(trials, self.obj, self.top, ended={trial.trial_id: "ERROR"}), flush=True)
+
+
+def sort_key(obj: Objective):
+    """Best first: by the objective (``multi``: by time per session)."""
+    metric = "time_per_session" if obj.multi else obj.metric
+    sign = 1.0 if (obj.multi or obj.mode == "max") else -1.0
+    return lambda result: -sign * result[metric]
+
+
+def render(trials, obj: Objective, top: int, ended: dict | None = None) -> str:
+    """The counts line and a small table of the best finished trials.
+
+    ``ended`` gives the status of the trial being reported (Tune calls back before updating it).
+    """
+    status = {t.trial_id: (ended or {}).get(t.trial_id, t.status) for t in trials}
+    final = [t for t in trials if t.last_result.get("final")]
+    counts = {s: sum(v == s for v in status.values()) for s in ("RUNNING", "PENDING", "TERMINATED", "ERROR")}
+    stopped = sum(status[t.trial_id] == "TERMINATED" and not t.last_result.get("final") for t in trials)
+    lines = [f"trials: {len(final)} finished, {stopped} stopped early, "
+             f"{counts['ERROR']} errored, {counts['RUNNING']} running, {counts['PENDING']} pending"]
+    best = sorted(final, key=lambda t: sort_key(obj)(t.last_result))[:top]
+    if best:
+        lines.append("  trial_id   " + " ".join(f"{k:>16}" for k in SHOWN))
+        for t in best:
+            lines.append(f"  {t.trial_id:<10} " + " ".join(_fmt(t.last_result.get(k)) for k in SHOWN))
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float) and not math.isnan(value):
+        return f"{value:>16.4f}"
+    return f"{str(value):>16}"
 
 
 if __name__ == "__main__":

@@ -8,53 +8,33 @@ in the experiment folder (``optuna.journal``), so ``optuna-dashboard`` can show 
 How early-stopped trials stay out of Optuna's statistics: the objective (``score``,
 ``lift_vs_sticky``, ``time_per_session``) exists only in a trial's *final* report, after the
 simulated A/B; per-epoch reports carry it as NaN with ``final = False``. ASHA decides on the
-per-epoch ``rung_lift`` (:mod:`search.rungs`). :class:`FinalOnlyOptunaSearch` tells Optuna a trial is COMPLETE only when
-its last result is final; a trial ASHA stopped is told PRUNED (no value), an errored one FAIL.
+per-epoch ``rung_lift`` (:mod:`search.trial`). :class:`FinalOnlyOptunaSearch` tells Optuna a trial is
+COMPLETE only when its last result is final; a trial ASHA stopped is told PRUNED (no value), an errored one FAIL.
 So a partial score — even a partial ``val_loss`` under ``--objective val_loss`` — never reaches
 the sampler as if the trial had finished. ``multi`` runs without a scheduler.
+
+``--warm-start EXPERIMENT_DIR`` seeds a new study with an earlier run's trials: every finished trial
+whose sampled values all lie inside the new space becomes a COMPLETE trial (its objective value as
+measured), every trial the scheduler stopped a PRUNED one, so the sampler starts from what the
+earlier run learned. The earlier run must have optimised the same objective (values of another
+would mislead the sampler).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 from pathlib import Path
 
 import optuna
+import pandas as pd
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from search.config import AshaConfig, SamplerConfig
-from search.space import Param, to_optuna
-
-OBJECTIVES = ("score", "lift", "val_loss", "multi")
-JOURNAL_FILE = "optuna.journal"  # the Optuna study of a run, in its experiment folder
-
-
-@dataclass(frozen=True)
-class Objective:
-    """The metric(s) and mode(s) the searcher optimises."""
-
-    metric: str | list[str]
-    mode: str | list[str]
-
-    @property
-    def multi(self) -> bool:
-        return isinstance(self.metric, list)
-
-
-def objective(name: str) -> Objective:
-    """``score``/``lift`` maximise; ``val_loss`` minimises; ``multi``: (val_loss ↓, time ↑)."""
-    table = {
-        "score": Objective("score", "max"),
-        "lift": Objective("lift_vs_sticky", "max"),
-        "val_loss": Objective("val_loss", "min"),
-        "multi": Objective(["val_loss", "time_per_session"], ["min", "max"]),
-    }
-    if name not in table:
-        raise ValueError(f"unknown objective {name!r} (choose from {', '.join(OBJECTIVES)})")
-    return table[name]
+from search import experiment
+from search.config import AshaConfig, Objective, Param, SamplerConfig, to_optuna
+from search.errors import SearchError
 
 
 class FinalOnlyOptunaSearch(OptunaSearch):
@@ -73,7 +53,7 @@ class FinalOnlyOptunaSearch(OptunaSearch):
 def study_storage(exp_dir: str | Path) -> JournalStorage:
     """The run's Optuna storage: a journal file (appends only, so a live dashboard can read it)."""
     Path(exp_dir).mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(Path(exp_dir) / JOURNAL_FILE)))
+    return JournalStorage(JournalFileBackend(str(Path(exp_dir) / experiment.JOURNAL_FILE)))
 
 
 def build_sampler(cfg: SamplerConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -122,3 +102,75 @@ def base_point(spec: dict[str, Param], flat_base: dict) -> dict | None:
             return None
         point[key] = value
     return point
+
+
+# ---------------------------------------------------------------- --warm-start
+
+
+class WarmStartError(SearchError):
+    """The earlier experiment cannot seed this search (one line, naming the folder)."""
+
+
+def earlier_trials(exp_dir: str | Path, objective_name: str) -> pd.DataFrame:
+    """The earlier run's trials (``trials.parquet``, else Tune's files), checked for its objective."""
+    exp_dir = Path(exp_dir)
+    if not (exp_dir / experiment.RUN_FILE).is_file():
+        raise WarmStartError(f"--warm-start {exp_dir}: no {experiment.RUN_FILE} there (not a search experiment)")
+    earlier = experiment.read_run_file(exp_dir).get("objective", "score")
+    if earlier != objective_name:
+        raise WarmStartError(f"--warm-start {exp_dir}: it optimised --objective {earlier}, this run {objective_name}")
+    return experiment.load_trials(exp_dir)
+
+
+def frozen_trials(frame: pd.DataFrame, spec: dict[str, Param], obj: Objective) -> list[optuna.trial.FrozenTrial]:
+    """Finished trials → COMPLETE, stopped ones → PRUNED; trials outside the space are skipped."""
+    dists = to_optuna(spec)
+    out = []
+    for _, row in frame.iterrows():
+        params = _params(row, dists)
+        if params is None or row["status"] not in ("finished", "stopped"):
+            continue
+        if row["status"] == "stopped":
+            out.append(optuna.trial.create_trial(params=params, distributions=dists,
+                                                 state=optuna.trial.TrialState.PRUNED))
+            continue
+        values = [row.get(m) for m in (obj.metric if obj.multi else [obj.metric])]
+        if all(v is not None and math.isfinite(float(v)) for v in values):
+            value = {"values": [float(v) for v in values]} if obj.multi else {"value": float(values[0])}
+            out.append(optuna.trial.create_trial(params=params, distributions=dists, **value))
+    return out
+
+
+def _params(row: pd.Series, dists: dict) -> dict | None:
+    params = {}
+    for key, dist in dists.items():
+        value = row.get(f"config/{key}")
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return None
+        value = _typed(value, dist)
+        inside = value in dist.choices if isinstance(dist, optuna.distributions.CategoricalDistribution) \
+            else dist.low <= value <= dist.high
+        if not inside:
+            return None
+        params[key] = value
+    return params
+
+
+def _typed(value, dist):
+    """Parquet may store a mixed choice column as strings ('true', '64'): map back to the choice."""
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        for choice in dist.choices:
+            if value == choice or str(value) == str(choice):
+                return choice
+        return value
+    if isinstance(dist, optuna.distributions.IntDistribution):
+        return int(value)
+    return float(value)
+
+
+def seed_study(storage, study_name: str, obj: Objective, trials: list[optuna.trial.FrozenTrial]) -> int:
+    """Create the run's study in ``storage`` with ``trials`` in it; returns how many were added."""
+    directions = ["minimize" if m == "min" else "maximize" for m in (obj.mode if obj.multi else [obj.mode])]
+    study = optuna.create_study(storage=storage, study_name=study_name, directions=directions, load_if_exists=True)
+    study.add_trials(trials)
+    return len(trials)

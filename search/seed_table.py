@@ -10,7 +10,9 @@ Writes ``DIR/seed_table.csv`` (the seed's columns, the course's four metrics per
 ``DIR/seed_table.md`` (mean_time_per_session per variant beside the seed's published numbers,
 with each variant's best val loss, epochs and training seconds); both are rewritten after every
 variant, so a long run leaves a partial table. Existing outputs are kept unless ``--force``.
-``--smoke``: the tiny world and its logs, 1 epoch — seconds, for CI.
+``--smoke``: the tiny world and its logs, ``seed_table:`` of ``configs/smoke.yaml`` laid over every
+variant — seconds, for CI. Each variant is trained and served by :func:`search.trial.run_trial`
+(no rungs, no serving search, no paired A/B: the seed's unpaired one instead).
 """
 from __future__ import annotations
 
@@ -23,22 +25,20 @@ import pandas as pd
 
 from model.config import load_experiment_config, read_variants
 from model.features import build_training_data
-from model.infer import recommend
-from model.train import train
 from sim_bridge.contract import columns as C
 from sim_bridge.abtest import unpaired_ab, write_table
 from sim_bridge.contract.files import ConfigError, atomic_write_text, with_overrides
 from sim_bridge.world import World, load_world
 
 from search import errors
-from sim_bridge.policies import serving_policy
+from search.config import load_smoke
+from search.trial import TrialInputs, TrialSetup, run_trial
 
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_CONFIG = REPO / "configs" / "train.yaml"
 VARIANTS_FILE = REPO / "configs" / "seed_variants.yaml"
 OUTPUTS = ("seed_table.csv", "seed_table.md")
 DEFAULT_SEED = 808_000
-SMOKE_EPOCHS = 1
 
 # The seed's published A/B results, docs/seed.md: treatment vs StickyArtist,
 # mean_time_per_session, effect % and 95% CI %, control mean ~2.97. Keyed by the variant names of
@@ -68,27 +68,26 @@ class VariantRun:
 
 
 def variant_config(name: str, smoke: bool):
-    """train.yaml → seminar → the variant; indexed serving as the seed; smoke: 2 epochs."""
+    """train.yaml → seminar → the variant; indexed serving as the seed; smoke: configs/smoke.yaml's."""
     cfg = load_experiment_config(TRAIN_CONFIG, variant=name, variants_path=VARIANTS_FILE)
     cfg = replace(cfg, serving=replace(cfg.serving, policy="indexed"))
-    return with_overrides(cfg, {"train.max_epochs": SMOKE_EPOCHS}) if smoke else cfg
+    return with_overrides(cfg, load_smoke().seed_table.overrides) if smoke else cfg
 
 
-def run_variant(name: str, index: int, world: World, events: pd.DataFrame, data_cache: dict,
-                args: argparse.Namespace) -> VariantRun:
-    """Train ``name`` (training data shared between variants with the same features config), A/B it."""
-    cfg = variant_config(name, args.smoke)
+def run_variant(name: str, index: int, world: World, events: pd.DataFrame, data_cache: dict, sessions: int,
+                seed: int, smoke: bool = False, device: str = "cpu") -> VariantRun:
+    """Train ``name`` (training data shared between variants with the same features config), A/B it
+    unpaired in experiment ``seed-<name>`` on simulation seed ``seed + index``."""
+    cfg = variant_config(name, smoke)
     key = repr(cfg.features)
     if key not in data_cache:
         data_cache[key] = build_training_data(events, world.catalog, cfg.features)
-    data = data_cache[key]
     print(f"variant {index + 1} {name}: training (max {cfg.train.max_epochs} epochs) ...", flush=True)
-    result = train(cfg, data, device=args.device)
-    print(f"  best val loss {result.best_val_loss:.4f}, {result.epochs} epochs, {result.seconds:.1f}s", flush=True)
-    recs = recommend(result.model, data, k=cfg.serving.k, device=args.device)
-    policy = serving_policy(cfg.serving, world.catalog, recs)
-    table = unpaired_ab(world, policy, f"seed-{name}", args.sessions, args.seed + index, name)
-    return VariantRun(name, float(result.best_val_loss), int(result.epochs), float(result.seconds), table)
+    out = run_trial(cfg, TrialInputs(world, data_cache[key], None, None), TrialSetup(), device=device)
+    m = out.metrics
+    print(f"  best val loss {m['val_loss']:.4f}, {m['epoch']} epochs, {m['train_seconds']:.1f}s", flush=True)
+    table = unpaired_ab(world, out.policy, f"seed-{name}", sessions, seed + index, name)
+    return VariantRun(name, m["val_loss"], m["epoch"], m["train_seconds"], table)
 
 
 def _fmt_ci(effect: float, lower: float, upper: float) -> str:
@@ -129,7 +128,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                                    f"(default {DEFAULT_SEED})")
     p.add_argument("--variants", default=None, help="comma-separated names (default: all nine)")
     p.add_argument("--device", default="cpu", help="training device: cpu | cuda | auto (default cpu)")
-    p.add_argument("--smoke", action="store_true", help=f"tiny world and logs, {SMOKE_EPOCHS} epochs")
+    p.add_argument("--smoke", action="store_true", help="tiny world and logs, configs/smoke.yaml's seed_table")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs in --out")
     return p.parse_args(argv)
 
@@ -174,12 +173,13 @@ def run(args: argparse.Namespace) -> Path:
     runs: list[VariantRun] = []
     data_cache: dict = {}
     for name in names:
-        runs.append(run_variant(name, list(SEED_PUBLISHED).index(name) if name in SEED_PUBLISHED else len(runs),
-                                world, events, data_cache, args))
+        index = list(SEED_PUBLISHED).index(name) if name in SEED_PUBLISHED else len(runs)
+        runs.append(run_variant(name, index, world, events, data_cache, args.sessions, args.seed, args.smoke,
+                                args.device))
         header = (f"# Seed table reproduced ({len(runs)} of {len(names)} variants)\n\n"
                   f"mean_time_per_session, each variant (indexed serving) vs sticky_artist, unpaired A/B "
                   f"(botify assignment, 50/50), {args.sessions} sessions, seed {args.seed} + (# − 1); world `{world_dir}`, "
-                  f"logs `{logs_path}`{', SMOKE ({SMOKE_EPOCHS} epoch)' if args.smoke else ''}. Seed's numbers: docs/seed.md.")
+                  f"logs `{logs_path}`{', SMOKE (configs/smoke.yaml)' if args.smoke else ''}. Seed's numbers: docs/seed.md.")
         write_outputs(args.out, runs, header)
     return args.out / OUTPUTS[1]
 

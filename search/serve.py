@@ -38,8 +38,8 @@ from sim_bridge.contract.catalog import read_catalog
 from sim_bridge.world import TRACKS_JSON
 
 from search.errors import USER_ERRORS, report
-from search.arms import Arm, ArmError, build_policy, resolve_arm, resolve_world
-from search.service import LOG_FILE, BotifyService, ServiceConfig
+from search.service import (LOG_FILE, Arm, ArmError, BotifyService, ServiceConfig, build_policy, resolve_arm,
+                            resolve_world)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5001

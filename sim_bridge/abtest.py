@@ -24,7 +24,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TextIO
+from typing import Mapping, Sequence, TextIO
 
 import mmh3
 import numpy as np
@@ -357,16 +357,6 @@ def unpaired_ab(world: World, treatment: Policy, experiment: str, n_sessions: in
 # search and its sessions table is shared with every trial. A winner is still confirmed later by
 # a fresh, unpaired A/B (``search.confirm``).
 
-# Every report carries these keys (NaN until the trial's final report), so the scheduler and the
-# searcher always find the metric they read.
-OBJECTIVE_KEYS = ("time_per_session", "lift_vs_sticky", "lift_lower", "lift_upper", "val_loss_rel", "score")
-
-
-def control_sessions(world: World, n_sessions: int, seed: int) -> pd.DataFrame:
-    """sticky_artist's sessions on the evaluation seed; run once per search, in the driver."""
-    return Simulator(world, SimConfig()).run(StickyArtist(world.catalog), n_sessions, seed).sessions
-
-
 def paired_eval(world: World, control: pd.DataFrame, policy: Policy, seed: int,
                 simulator: Simulator | None = None) -> dict:
     """Serve ``policy`` (the trial's recommendations) on the control's sessions; lift in %.
@@ -385,23 +375,6 @@ def paired_eval(world: World, control: pd.DataFrame, policy: Policy, seed: int,
         "lift_significant": bool(res.significant),
         "truncated_share": float(treatment.truncated_share),
     }
-
-
-def score(lift_vs_sticky: float, val_loss_rel: float, weights: Any) -> float:
-    """``lift_weight * lift(%) - val_loss_weight * val_loss / margin``: higher is better.
-
-    ``weights``: the search's objective settings (``lift_weight``, ``val_loss_weight``).
-
-    The lift is what the service is for; the validation loss is a small, noise-free tie-breaker.
-    It enters divided by the triplet margin: the raw triplet loss scales with the margin (a
-    collapsed model scores exactly ``margin``), so with ``model.margin`` in the space a raw
-    val_loss term would reward small margins rather than better models. ``val_loss / margin``
-    is 1.0 for a collapsed model and 0 when every validation triplet clears the margin.
-    """
-    value = weights.lift_weight * lift_vs_sticky - weights.val_loss_weight * val_loss_rel
-    if not math.isfinite(value):
-        raise FloatingPointError(f"score is not finite (lift={lift_vs_sticky}, val_loss_rel={val_loss_rel})")
-    return float(value)
 
 
 # --------------------------------------------------------------------------- calibration: the baselines on a world

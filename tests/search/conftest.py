@@ -1,11 +1,12 @@
 """Shared fixtures of the search tests.
 
-``killed_search``: one smoke search shared by the hardening tests: started from a scratch
-directory with relative ``--world``/``--logs``, its Ray listeners sampled while it runs, its driver
-SIGKILLed right after the first trial's final result landed, then resumed (test_run.py resumes a
-copy from elsewhere). ``tiny_trial``: a tiny trained trial for the rung and serving-search tests —
-the smoke world, its logs, a DSSM trained one epoch, a simulator and sticky_artist controls on any
-seed."""
+``killed_search``: THE smoke search of the test session; every test that needs a real experiment
+folder reads it (trials table, best/, export, confirm, report, serve, resume, dashboard). Started
+from a scratch directory with relative ``--world``/``--logs`` and ``FIRST_SAMPLES`` trials, its Ray
+listeners sampled while it runs, its driver SIGKILLed right after the first trial's final result
+landed, then resumed with a larger budget (``NUM_SAMPLES``) and ``--confirm``. ``tiny_trial``: a
+tiny trained trial for the trial-pipeline tests — the smoke world, its logs, a DSSM trained one
+epoch, a simulator and sticky_artist controls on any seed."""
 from __future__ import annotations
 
 import os
@@ -30,7 +31,8 @@ from sim_bridge.simulator import Simulator
 from sim_bridge.world import load_world
 
 REPO = Path(__file__).resolve().parents[2]
-NUM_SAMPLES = 3
+FIRST_SAMPLES = 2  # before the kill
+NUM_SAMPLES = 3  # after the resume: --num-samples raised the budget
 
 
 @dataclass
@@ -42,6 +44,7 @@ class KilledSearch:
     final_at_kill: dict[str, list[str]]  # trial folder name → its result.json lines at the kill
     listeners: dict[tuple[int, str], str] = field(default_factory=dict)  # (pid, process) → local address
     resume: subprocess.CompletedProcess | None = None
+    first_log: str = ""  # the killed driver's output
 
 
 def descendants(pid: int) -> dict[int, str]:
@@ -143,14 +146,16 @@ def killed_search(tmp_path_factory) -> KilledSearch:
     shutil.copytree(defaults.ensure_smoke_world(), world, ignore=shutil.ignore_patterns("logs-*"))
     shutil.copyfile(defaults.ensure_smoke_logs(), world / "logs.parquet")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "search.run", "--smoke-test", "--num-samples", str(NUM_SAMPLES), "--seed", "1",
+    cmd = [sys.executable, "-m", "search.run", "--smoke-test", "--num-samples", str(FIRST_SAMPLES), "--seed", "1",
            "--world", "relw", "--logs", "relw/logs.parquet", "--storage-path", "runs", "--name", "k"]
     with open(root / "first.log", "w") as log:  # a file, not a pipe nobody reads while it runs
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         seen = KilledSearch(exp=root / "runs" / "k", world=world, final_at_kill={})
         _kill_after_first_final(proc, seen.exp, seen, timeout=600)
+    seen.first_log = (root / "first.log").read_text()
     seen.resume = subprocess.run([sys.executable, "-m", "search.run", "--resume", "--storage-path", "runs",
-                                  "--name", "k"], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+                                  "--name", "k", "--num-samples", str(NUM_SAMPLES), "--confirm"],
+                                 cwd=root, env=env, capture_output=True, text=True, timeout=600)
     assert seen.resume.returncode == 0, seen.resume.stdout[-3000:] + seen.resume.stderr[-3000:]
     return seen
 
@@ -162,6 +167,7 @@ TINY = {"model.hidden_dim": 16, "model.embedding_dim": 16, "train.max_epochs": 1
 @dataclass
 class TinyTrial:
     cfg: object
+    events: object
     data: object
     model: object
     simulator: Simulator
@@ -177,4 +183,26 @@ def tiny_trial() -> TinyTrial:
     cfg = with_overrides(load_experiment_config(defaults.CONFIG_DIR / "train.yaml"), TINY)
     data = build_training_data(events, world.catalog, cfg.features)
     model = train(cfg, data, device="cpu").model
-    return TinyTrial(cfg, data, model, Simulator(world))
+    return TinyTrial(cfg, events, data, model, Simulator(world))
+
+
+@dataclass
+class Ran:
+    """What a command's ``main`` returned and printed (as ``subprocess.CompletedProcess`` names them)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_main(module: str, *args: str) -> Ran:
+    """``python -m MODULE ARGS`` in this process (no interpreter start-up and imports per call): its
+    exit code and what it printed. For the Ray-free commands (export, confirm, report, seed_table)."""
+    import importlib
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = importlib.import_module(module).main(list(args))
+    return Ran(code, out.getvalue(), err.getvalue())

@@ -10,7 +10,7 @@ import time
 
 from ray import tune
 
-OBJECTIVE_KEYS = ("time_per_session", "lift_vs_sticky", "lift_lower", "lift_upper", "score")
+from search.trial import OBJECTIVE_KEYS
 
 
 def fake_trial(config, epochs: int = 2, sleep: float = 0.0):

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from search import calibrate
+from search.config import load_smoke
 from search.seed_table import SEED_PUBLISHED
 
 ON_TARGET = {"random": 2.05, "sticky_artist": 2.99, "toppop": 2.12, "dssm": -8.71, "dense_block_emb64": 1.64}
@@ -41,7 +42,7 @@ def test_smoke_search_writes_trials_and_the_best_world(tmp_path):
     out = tmp_path / "cal"
     assert calibrate.main(["--smoke", "--out", str(out)]) == 0
     trials = pd.read_csv(out / "calibration.csv")
-    assert len(trials) == 2 and trials["distance"].is_monotonic_increasing
+    assert len(trials) == load_smoke().calibrate.num_samples and trials["distance"].is_monotonic_increasing
     assert {"random_time", "toppop_time", "dssm_effect", "dense_block_emb64_upper"} <= set(trials.columns)
     from sim_bridge.worldgen import load_world_config
 

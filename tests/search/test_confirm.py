@@ -1,38 +1,37 @@
 """search.confirm on a smoke search (real model, real simulator): the table, the seed guard, errors."""
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from search.confirm import search_eval_seed
-from search.results import ranked
-from search.searcher import objective
+from search.config import load_smoke, objective
+from search.experiment import ranked
 from sim_bridge.abtest import TABLE_COLUMNS
+from tests.search.conftest import run_main
 
-REPO = Path(__file__).resolve().parents[2]
 METRICS = ["time", "sessions", "mean_tracks_per_session", "mean_time_per_session"]
+TOP_K = 3  # search.run --confirm: the top 3, at configs/smoke.yaml's sizes in smoke mode
+SIZES = load_smoke().search.confirm_sessions
+SMOKE_ARGS = ["--sessions", *map(str, SIZES)]
 
 
-def cli(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+def cli(module: str, *args: str):
+    return run_main(module, *args)
 
 
 @pytest.fixture(scope="module")
 def smoke_exp(killed_search):
-    """The shared three-trial smoke search of conftest.py (killed once and resumed)."""
+    """The shared smoke search of conftest.py (killed once and resumed with --confirm)."""
     return killed_search.exp
 
 
 @pytest.fixture(scope="module")
-def confirmed(smoke_exp):
-    proc = cli("search.confirm", str(smoke_exp), "--top-k", "2", "--sessions", "300", "600")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return smoke_exp, proc.stdout
+def confirmed(killed_search):
+    """The confirmation ``search.run --confirm`` wrote, and what it printed."""
+    return killed_search.exp, killed_search.resume.stdout
 
 
 def test_confirm_csv_has_the_seeds_columns_and_a_row_per_trial_size_metric(confirmed):
@@ -40,24 +39,24 @@ def test_confirm_csv_has_the_seeds_columns_and_a_row_per_trial_size_metric(confi
     table = pd.read_csv(exp / "confirm" / "confirm.csv")
     assert list(table.columns) == list(TABLE_COLUMNS)
     done = pd.read_parquet(exp / "trials.parquet").query("status == 'finished'")
-    n_trials = min(2, len(done))
-    assert len(table) == n_trials * 2 * len(METRICS)
-    assert table["metric"].tolist() == METRICS * (n_trials * 2)
-    for trial_id in ranked(done, objective("score")).head(2)["trial_id"]:  # the top-k (2) trials
-        for size in (300, 600):
+    n_trials = min(TOP_K, len(done))
+    assert len(table) == n_trials * len(SIZES) * len(METRICS)
+    assert table["metric"].tolist() == METRICS * (n_trials * len(SIZES))
+    for trial_id in ranked(done, objective("score")).head(TOP_K)["trial_id"]:  # the top-k trials
+        for size in SIZES:
             rows = table[table["model"].str.startswith(f"{trial_id} ") & table["model"].str.endswith(f"({size} sessions)")]
             assert len(rows) == len(METRICS)
     assert (table["lower"] <= table["effect"]).all() and (table["effect"] <= table["upper"]).all()
     md = (exp / "confirm" / "confirm.md").read_text()
     assert "| model | metric | effect |" in md
-    assert md.count("- trial ") == n_trials and "win at 600 sessions" in md
-    assert stdout.count("A/B ") >= n_trials * 2  # progress per A/B
+    assert md.count("- trial ") == n_trials and f"win at {SIZES[-1]} sessions" in md
+    assert stdout.count("A/B ") >= n_trials * len(SIZES)  # progress per A/B
 
 
 def test_confirm_is_deterministic_for_a_seed(confirmed, tmp_path):
     exp, _ = confirmed
     first = (exp / "confirm" / "confirm.csv").read_text()
-    proc = cli("search.confirm", str(exp), "--top-k", "2", "--sessions", "300", "600", "--force")
+    proc = cli("search.confirm", str(exp), *SMOKE_ARGS, "--force")
     assert proc.returncode == 0
     assert (exp / "confirm" / "confirm.csv").read_text() == first
 
@@ -95,7 +94,7 @@ def test_clean_errors(smoke_exp, tmp_path):
 def _copy_with_world(exp: Path, tmp_path: Path, world: str) -> Path:
     """A copy of the experiment whose search_run.json records ``world`` (checkpoints stay shared)."""
     copy = tmp_path / "exp"
-    shutil.copytree(exp, copy, ignore=shutil.ignore_patterns("run_trial_*", "best", "confirm"))
+    shutil.copytree(exp, copy, ignore=shutil.ignore_patterns("trainable_*", "best", "confirm", "report"))
     settings = json.loads((copy / "search_run.json").read_text())
     (copy / "search_run.json").write_text(json.dumps({**settings, "world": world}))
     return copy

@@ -1,18 +1,16 @@
 """search.export: bad experiment folders and outputs are one ``error:`` line (exit 2, nothing
 written), and a second export into the same folder never leaves a file of the first behind."""
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from search import artifacts
+from search import experiment
 from search.export import main
+from tests.search.conftest import run_main
 
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _refused(capsys, args) -> str:
@@ -48,7 +46,7 @@ def test_an_experiment_with_no_trials(tmp_path, module):
     exp.mkdir()
     pd.DataFrame().to_parquet(exp / "trials.parquet")
     args = [str(exp)] + (["--out", str(tmp_path / "o")] if module == "search.export" else [])
-    proc = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, capture_output=True, text=True)
+    proc = run_main(module, *args)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip() == f"error: {exp}: the experiment has no trials"
     assert sorted(p.name for p in exp.iterdir()) == ["trials.parquet"] and not (tmp_path / "o").exists()
@@ -65,17 +63,17 @@ def test_out_is_an_existing_file(capsys, tmp_path, killed_search):
 def _two_trials(tmp_path: Path, exp: Path) -> Path:
     """A copy of the experiment whose trials A (served i2i) and B (indexed) share one model."""
     copy = tmp_path / "exp"
-    shutil.copytree(exp, copy, ignore=shutil.ignore_patterns("run_trial_*", "best", "confirm"))
+    shutil.copytree(exp, copy, ignore=shutil.ignore_patterns("trainable_*", "best", "confirm", "report"))
     frame = pd.read_parquet(exp / "trials.parquet")
     row = frame[frame["status"] == "finished"].iloc[0]
     rows = []
     for name, i2i in (("A", True), ("B", False)):
         ckpt = tmp_path / f"ckpt_{name}"
         shutil.copytree(row["checkpoint"], ckpt)
-        if i2i and not (ckpt / artifacts.ITEM_RECS_FILE).exists():
-            np.savez(ckpt / artifacts.ITEM_RECS_FILE, users=np.array([0]), tracks=np.array([[1, 2]]))
+        if i2i and not (ckpt / experiment.ITEM_RECS_FILE).exists():
+            np.savez(ckpt / experiment.ITEM_RECS_FILE, users=np.array([0]), tracks=np.array([[1, 2]]))
         if not i2i:
-            (ckpt / artifacts.ITEM_RECS_FILE).unlink(missing_ok=True)
+            (ckpt / experiment.ITEM_RECS_FILE).unlink(missing_ok=True)
         rows.append({**row.to_dict(), "trial_id": name, "checkpoint": str(ckpt)})
     pd.DataFrame(rows).to_parquet(copy / "trials.parquet")
     return copy

@@ -119,7 +119,7 @@ def test_settings_store_absolute_paths(killed_search):
 def test_resume_from_elsewhere_refuses_a_relative_world(killed_search, tmp_path, monkeypatch, capsys):
     """A run recorded as older versions stored it (``"world": "relw"``), resumed from another directory."""
     storage = tmp_path / "runs"
-    shutil.copytree(killed_search.exp, storage / "k", ignore=shutil.ignore_patterns("run_trial_*"))
+    shutil.copytree(killed_search.exp, storage / "k", ignore=shutil.ignore_patterns("trainable_*"))
     settings = json.loads((storage / "k" / "search_run.json").read_text())
     (storage / "k" / "search_run.json").write_text(json.dumps({**settings, "world": "relw"}))
     before = sorted(p.name for p in (storage / "k").iterdir())

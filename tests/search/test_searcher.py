@@ -1,18 +1,19 @@
-"""search.searcher / search.results: what Optuna learns, the scheduler choice, ranking."""
+"""search.searcher: what Optuna learns, the scheduler, warm starts; ranking trials (search.experiment)."""
+import json
 import math
 
 import numpy as np
 import optuna
 import pandas as pd
+import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-from search.config import AshaConfig, SamplerConfig
-from search.results import pareto_mask, ranked
-from search.searcher import (FinalOnlyOptunaSearch, base_point, build_sampler, build_scheduler, build_searcher,
-                             objective, study_storage)
-from search.space import Param
+from search.config import AshaConfig, Param, SamplerConfig, objective
+from search.experiment import pareto_mask, ranked
+from search.searcher import (FinalOnlyOptunaSearch, WarmStartError, base_point, build_sampler, build_scheduler,
+                             build_searcher, earlier_trials, frozen_trials, seed_study, study_storage)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -103,7 +104,7 @@ def test_ranked_keeps_only_finished_trials_best_first():
 def test_status_table_counts_the_trial_being_reported():
     from types import SimpleNamespace as T
 
-    from search.progress import render
+    from search.run import render
 
     trials = [T(trial_id="a", status="RUNNING", last_result={"final": True, "score": 2.0, "val_loss": 0.1}),
               T(trial_id="b", status="TERMINATED", last_result={"final": False, "val_loss": 0.5}),
@@ -112,3 +113,53 @@ def test_status_table_counts_the_trial_being_reported():
     text = render(trials, objective("score"), top=5, ended={"a": "TERMINATED"})
     assert text.splitlines()[0] == "trials: 1 finished, 1 stopped early, 1 errored, 1 running, 0 pending"
     assert text.splitlines()[2].split()[0] == "a"
+
+
+# ---------------------------------------------------------------- --warm-start
+
+
+SPEC = {"model.norm": Param("choice", values=["none", "l2"]), "train.lr": Param("loguniform", low=1e-4, high=1e-2),
+        "model.dense_depth": Param("int", low=1, high=3)}
+
+
+def earlier_frame() -> pd.DataFrame:
+    return pd.DataFrame([
+        {"trial_id": "a", "status": "finished", "score": 90.0, "config/model.norm": "l2", "config/train.lr": 1e-3,
+         "config/model.dense_depth": 2},
+        {"trial_id": "b", "status": "stopped", "score": math.nan, "config/model.norm": "none",
+         "config/train.lr": 5e-3, "config/model.dense_depth": 1},
+        {"trial_id": "c", "status": "finished", "score": 70.0, "config/model.norm": "layernorm",  # not in the space
+         "config/train.lr": 1e-3, "config/model.dense_depth": 2},
+        {"trial_id": "d", "status": "errored", "score": math.nan, "config/model.norm": "l2",
+         "config/train.lr": 1e-3, "config/model.dense_depth": 3},
+    ])
+
+
+def test_finished_become_complete_stopped_pruned_the_rest_skipped(tmp_path):
+    trials = frozen_trials(earlier_frame(), SPEC, objective("score"))
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
+    assert trials[0].value == 90.0 and trials[0].params == {"model.norm": "l2", "train.lr": 1e-3, "model.dense_depth": 2}
+    assert seed_study(study_storage(tmp_path), "new", objective("score"), trials) == 2
+    study = optuna.load_study(study_name="new", storage=study_storage(tmp_path))
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
+    assert study.best_value == 90.0
+
+
+def test_the_earlier_run_must_be_a_search_of_the_same_objective(tmp_path):
+    with pytest.raises(WarmStartError, match="no search_run.json"):
+        earlier_trials(tmp_path, "score")
+    (tmp_path / "search_run.json").write_text(json.dumps({"objective": "val_loss"}))
+    with pytest.raises(WarmStartError, match="--objective val_loss"):
+        earlier_trials(tmp_path, "score")
+    (tmp_path / "search_run.json").write_text(json.dumps({"objective": "score"}))
+    earlier_frame().to_parquet(tmp_path / "trials.parquet")
+    assert list(earlier_trials(tmp_path, "score")["trial_id"]) == ["a", "b", "c", "d"]
+
+
+def test_the_cli_refuses_a_folder_that_is_not_a_search_before_ray_starts(tmp_path, capsys):
+    from search.run import main
+
+    code = main(["--smoke-test", "--storage-path", str(tmp_path / "runs"), "--name", "new",
+                 "--warm-start", str(tmp_path)])
+    assert code == 2 and "no search_run.json" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / "new").exists()  # nothing half-written

