@@ -1,11 +1,6 @@
 """search.cluster and the CLI's dashboard default: local only unless asked, with a warning."""
-import pytest
-
 from search import cluster
 from search.run import parse_args
-
-# One shared smoke experiment (tests/search/conftest.py): its tests run on one xdist worker.
-pytestmark = pytest.mark.xdist_group("killed_search")
 
 
 def test_cli_default_dashboard_host_is_loopback():

@@ -12,9 +12,6 @@ from search.experiment import ranked
 from sim_bridge.abtest import TABLE_COLUMNS
 from tests.search.conftest import run_main
 
-# One shared smoke experiment (tests/search/conftest.py): its tests run on one xdist worker.
-pytestmark = pytest.mark.xdist_group("killed_search")
-
 METRICS = ["time", "sessions", "mean_tracks_per_session", "mean_time_per_session"]
 TOP_K = 3  # search.run --confirm: the top 3, at configs/smoke.yaml's sizes in smoke mode
 SIZES = load_smoke().search.confirm_sessions

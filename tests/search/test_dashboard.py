@@ -11,13 +11,9 @@ import urllib.request
 from pathlib import Path
 
 import optuna
-import pytest
 
 from search.searcher import study_storage
 from tests.search.conftest import NUM_SAMPLES
-
-# One shared smoke experiment (tests/search/conftest.py): its tests run on one xdist worker.
-pytestmark = pytest.mark.xdist_group("killed_search")
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

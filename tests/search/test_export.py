@@ -11,9 +11,6 @@ from search import experiment
 from search.export import main
 from tests.search.conftest import run_main
 
-# One shared smoke experiment (tests/search/conftest.py): its tests run on one xdist worker.
-pytestmark = pytest.mark.xdist_group("killed_search")
-
 
 
 def _refused(capsys, args) -> str:

@@ -3,12 +3,8 @@ search of conftest.py): the requested trials all end, and no finished trial is t
 import json
 
 import pandas as pd
-import pytest
 
 from tests.search.conftest import NUM_SAMPLES
-
-# One shared smoke experiment (tests/search/conftest.py): its tests run on one xdist worker.
-pytestmark = pytest.mark.xdist_group("killed_search")
 
 
 def _rows(lines):

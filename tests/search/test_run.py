@@ -9,9 +9,6 @@ import yaml
 
 from search.run import main
 
-# One shared smoke experiment (tests/search/conftest.py): its tests run on one xdist worker.
-pytestmark = pytest.mark.xdist_group("killed_search")
-
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -5,14 +5,10 @@ import math
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from model.config import load_experiment_config
 from search.config import load_smoke
 from tests.search.conftest import NUM_SAMPLES, run_main
-
-# One shared smoke experiment (tests/search/conftest.py): its tests run on one xdist worker.
-pytestmark = pytest.mark.xdist_group("killed_search")
 
 
 def test_dashboard_url_is_local_and_printed(killed_search):
