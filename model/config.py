@@ -10,8 +10,8 @@ seminar baseline, not from train.yaml's values::
 
     config = train.yaml  →  seed_variants.yaml ``seminar:`` overrides  →  the variant's overrides
 
-Every override goes through ``configio.with_overrides``, so unknown keys and wrong types fail
-with the dotted key's name, as do the ``__post_init__`` checks of each section.
+Every override goes through ``sim_bridge.contract.files.with_overrides``, so unknown keys and wrong
+types fail with the dotted key's name, as do the ``__post_init__`` checks of each section.
 """
 from __future__ import annotations
 
