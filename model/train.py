@@ -1,8 +1,8 @@
 """The training loop: a plain PyTorch loop in float32 (nanoGPT / optuna ``pytorch_simple`` style).
 
-``train(cfg, data)`` → ``TrainResult`` with the best-epoch weights restored. The stopping and LR
-logic are small pure classes (``EarlyStopping``, ``PlateauLR``) so tests can drive them with
-synthetic loss sequences.
+``train(cfg, data)`` → ``TrainResult`` with the best-epoch weights restored. Early stopping is a
+small pure class (``EarlyStopping``) so tests can drive it with synthetic loss sequences; the LR
+schedule is torch's ``ReduceLROnPlateau`` (``lr_schedulers``).
 
 Speed: the user tower's EmbeddingBag has n_tracks + 1 rows (50,001 × D ≈ 96% of the weights).
 A dense gradient makes every step zero, update and Adam-step all of it; with ``model.sparse_bag``
@@ -35,6 +35,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from sim_bridge.contract.catalog import CatalogError, read_catalog
 from sim_bridge.contract.files import ConfigError, atomic_dir, atomic_write_text, check_output_dir, with_overrides
@@ -47,7 +48,7 @@ from model.dssm import DSSM, build_model, count_parameters, resolve_device
 from model.features import TrainingData, build_training_data, mask_history
 from model.infer import item_embeddings, recommend, write_item_embeddings
 
-__all__ = ["TrainConfig", "TrainResult", "EarlyStopping", "PlateauLR", "train", "resolve_device", "evaluate"]
+__all__ = ["TrainConfig", "TrainResult", "EarlyStopping", "lr_schedulers", "train", "resolve_device", "evaluate"]
 
 
 class EarlyStopping:
@@ -67,37 +68,12 @@ class EarlyStopping:
         return self.bad_epochs > 0 and self.bad_epochs >= self.patience
 
 
-class PlateauLR:
-    """ReduceLROnPlateau (mode min, no cooldown) as a pure function of the loss sequence.
-
-    ``step(loss)`` returns the LR for the next epoch; same rules as ``torch.optim.lr_scheduler.
-    ReduceLROnPlateau`` (a test checks they agree).
-    """
-
-    def __init__(self, lr: float, factor: float, patience: int, threshold: float,
-                 threshold_mode: str = "rel", min_lr: float = 0.0):
-        self.lr, self.factor, self.patience = lr, factor, patience
-        self.threshold, self.mode, self.min_lr = threshold, threshold_mode, min_lr
-        self.eps = 1e-8
-        self.best = math.inf
-        self.bad_epochs = 0
-
-    def is_better(self, loss: float) -> bool:
-        if self.mode == "rel":
-            return loss < self.best * (1.0 - self.threshold)
-        return loss < self.best - self.threshold
-
-    def step(self, loss: float) -> float:
-        if self.is_better(loss):
-            self.best, self.bad_epochs = loss, 0
-        else:
-            self.bad_epochs += 1
-        if self.bad_epochs > self.patience:
-            new_lr = max(self.lr * self.factor, self.min_lr)
-            if self.lr - new_lr > self.eps:  # torch ignores changes smaller than eps = 1e-8
-                self.lr = new_lr
-            self.bad_epochs = 0
-        return self.lr
+def lr_schedulers(opts: list[torch.optim.Optimizer], tc: TrainConfig) -> list[ReduceLROnPlateau]:
+    """torch's ReduceLROnPlateau (mode min) on each optimiser — dense Adam and, with a sparse bag,
+    SparseAdam — all stepped on the same validation loss, so they always share one LR."""
+    return [ReduceLROnPlateau(opt, mode="min", factor=tc.lr_factor, patience=tc.lr_patience,
+                              threshold=tc.lr_threshold, threshold_mode=tc.lr_threshold_mode, min_lr=tc.min_lr)
+            for opt in opts]
 
 
 @dataclass
@@ -238,7 +214,7 @@ def train(cfg: ExperimentConfig, data: TrainingData, on_epoch: Callable[[dict], 
     train_t, val_t = batches.split(data.train), batches.split(data.val)
     runs = positive_runs(train_t)
     stopper = EarlyStopping(tc.patience, tc.min_delta)
-    sched = PlateauLR(tc.lr, tc.lr_factor, tc.lr_patience, tc.lr_threshold, tc.lr_threshold_mode, tc.min_lr)
+    scheds = lr_schedulers(opts, tc)
     result = TrainResult(model=model, device=str(dev))
     best_state, lr, t0 = None, tc.lr, time.perf_counter()
     for epoch in range(1, tc.max_epochs + 1):
@@ -262,10 +238,9 @@ def train(cfg: ExperimentConfig, data: TrainingData, on_epoch: Callable[[dict], 
         if stopper.step(val_loss):
             result.stopped_early = epoch < tc.max_epochs
             break
-        lr = sched.step(val_loss)
-        for opt in opts:
-            for group in opt.param_groups:
-                group["lr"] = lr
+        for sched in scheds:
+            sched.step(val_loss)
+        lr = opts[0].param_groups[0]["lr"]
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

@@ -8,7 +8,8 @@ from sim_bridge.contract.files import with_overrides
 
 from model.config import load_experiment_config, read_variants
 from model.infer import recommend
-from model.train import EarlyStopping, PlateauLR, grouped_permutation, positive_runs, train
+from model.config import TrainConfig
+from model.train import EarlyStopping, grouped_permutation, lr_schedulers, positive_runs, train
 from tests.model.conftest import REPO, TRAIN_YAML
 
 VARIANTS = list(read_variants(REPO / "configs" / "seed_variants.yaml")[1])
@@ -24,29 +25,33 @@ def test_early_stopping_min_delta():
     assert [es0.step(x) for x in [1.0, 0.9995, 0.999, 0.999, 0.999]] == [False, False, False, False, True]
 
 
+def _lrs(losses, **train_cfg) -> list[float]:
+    """The LR after each epoch's loss, for a dense and a sparse optimiser under ``lr_schedulers``."""
+    tc = TrainConfig(**train_cfg)
+    opts = [torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=tc.lr),
+            torch.optim.SparseAdam([torch.zeros(1, requires_grad=True)], lr=tc.lr)]
+    scheds = lr_schedulers(opts, tc)
+    out = []
+    for x in losses:
+        for sched in scheds:
+            sched.step(x)
+        assert opts[0].param_groups[0]["lr"] == opts[1].param_groups[0]["lr"]  # one LR for both
+        out.append(opts[0].param_groups[0]["lr"])
+    return out
+
+
 def test_plateau_abs_threshold_patience_0():
     # the seed's "better scheduler": x0.1 as soon as an epoch improves the best by < 0.002
-    s = PlateauLR(1e-3, factor=0.1, patience=0, threshold=0.002, threshold_mode="abs")
-    lrs = [s.step(x) for x in [1.0, 0.997, 0.9955, 0.990, 0.9895]]
+    lrs = _lrs([1.0, 0.997, 0.9955, 0.990, 0.9895], lr=1e-3, lr_factor=0.1, lr_patience=0, lr_threshold=0.002,
+               lr_threshold_mode="abs")
     assert np.allclose(lrs, [1e-3, 1e-3, 1e-4, 1e-4, 1e-5])
 
 
 def test_plateau_rel_threshold():
-    s = PlateauLR(1.0, factor=0.5, patience=1, threshold=0.01, threshold_mode="rel")
     # best 1.0 → needs < 0.99; 0.995 and 0.992 are bad → 2 bad epochs > patience 1 → halve
-    assert [s.step(x) for x in [1.0, 0.995, 0.992, 0.5]] == [1.0, 1.0, 0.5, 0.5]
-
-
-@pytest.mark.parametrize("mode,threshold,patience", [("rel", 1e-4, 3), ("abs", 0.002, 0), ("rel", 0.05, 1)])
-def test_plateau_agrees_with_torch(mode, threshold, patience):
-    losses = np.concatenate([np.linspace(1, 0.9, 6), 0.9 - np.random.default_rng(0).random(30) * 0.01])
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
-    ref = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.1, patience=patience, threshold=threshold,
-                                                     threshold_mode=mode)
-    ours = PlateauLR(1e-3, 0.1, patience, threshold, mode)
-    for x in losses:
-        ref.step(float(x))
-        assert math.isclose(ours.step(float(x)), opt.param_groups[0]["lr"], rel_tol=1e-12)
+    lrs = _lrs([1.0, 0.995, 0.992, 0.5], lr=1.0, lr_factor=0.5, lr_patience=1, lr_threshold=0.01,
+               lr_threshold_mode="rel")
+    assert lrs == [1.0, 1.0, 0.5, 0.5]
 
 
 def test_grouped_permutation_keeps_runs_together():
