@@ -438,7 +438,7 @@ def make_policy(spec: str, world) -> Policy:
     if name == "oracle" and not arg:
         return Oracle(world)
     if name == "contextual_catalog":
-        return Contextual(catalog_item_lists(world, int(arg) if arg else 20), catalog.n_tracks)
+        return Contextual(catalog_item_lists(world, _positive_int(arg, spec, name) if arg else 20), catalog.n_tracks)
     raise ValueError(
         f"unknown policy '{spec}': expected one of {', '.join(BASELINES)}, oracle, contextual_catalog[:K], "
         "indexed:RECS.json, sequential:RECS.json, contextual:ITEM_RECS.json, botify_i2i:ITEM_RECS.json, "

@@ -66,6 +66,13 @@ def test_abtest_names_the_flag_of_a_bad_policy(world_dir, capsys):
                             "toppop_catalog:N with N a positive integer, got 'abc'\n")
 
 
+def test_abtest_refuses_a_bad_contextual_catalog_size(world_dir, capsys):
+    assert main(["abtest", "--world", world_dir, "--control", "sticky_artist", "--treatment",
+                 "contextual_catalog:0", "--sessions", "10"]) == 2
+    assert capsys.readouterr().err == ("error: --treatment: policy 'contextual_catalog:0': expected contextual_catalog "
+                                       "or contextual_catalog:N with N a positive integer, got '0'\n")
+
+
 def test_table_out_is_checked_before_simulating(tmp_path, world_dir, capsys):
     args = ["abtest", "--world", world_dir, "--control", "random", "--treatment", "random", "--sessions", "10"]
     assert main(args + ["--out", str(tmp_path / "x.txt")]) == 2
