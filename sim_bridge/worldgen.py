@@ -58,7 +58,7 @@ from sim_bridge.world import (
 )
 
 GENERATORS = ("v1", "v2")
-_STREAMS = ("artists", "popularity", "embedding", "genre", "users")  # v2: one child seed each
+_STREAMS = ("artists", "popularity", "embedding", "genre", "users", "band")  # v2: one child seed each
 
 
 # --------------------------------------------------------------------------- configs
@@ -130,6 +130,8 @@ class WorldGenV2Config:
     cluster_scale: float = 1.5
     artist_scale: float = 3.25
     track_scale: float = 1.5
+    band_scale: float = 0.0
+    band_length: float = 0.5
     consume_bias_high: float = 10.0
 
     def __post_init__(self) -> None:
@@ -150,9 +152,11 @@ class WorldGenV2Config:
             raise ValueError(f"n_tracks ({self.n_tracks}) too small for {self.n_artists} artists "
                              f"with single_artist_share {self.single_artist_share}")
         for name in ("interest_sigma", "artist_size_sigma", "hub_sigma", "cluster_scale", "artist_scale",
-                     "track_scale"):
+                     "track_scale", "band_scale"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.band_length <= 0:
+            raise ValueError(f"band_length must be > 0, got {self.band_length}")
 
 
 def load_world_config(path: str | Path):
@@ -278,13 +282,14 @@ def users_of(rng: np.random.Generator, interests: np.ndarray, consume_bias_high:
 
 def generate_world_v2(cfg: WorldGenV2Config) -> World:
     """Generate a v2 world; the same config (seed included) gives the same arrays."""
-    rng = dict(zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(5))))
+    rng = dict(zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(len(_STREAMS)))))
     track_artist = artist_of_tracks(cfg, rng["artists"])
     shares = 1.0 / np.arange(1, cfg.n_clusters + 1) ** cfg.cluster_zipf
     artist_cluster = rng["artists"].choice(cfg.n_clusters, size=cfg.n_artists, p=shares / shares.sum())
     xi = rng["embedding"].normal(size=cfg.n_tracks)  # hub score of each track
     pop = _popularity_v2(cfg, rng["popularity"], track_artist, xi)
     embeddings = _embeddings_v2(cfg, rng["embedding"], artist_cluster[track_artist], track_artist, xi)
+    embeddings += popularity_band(cfg, rng["band"], pop)
     genre = _genre_labels(cfg, rng["genre"], artist_cluster, track_artist)
     users = _users_v2(cfg, rng["users"], artist_cluster[track_artist])
     return World(catalog_of(track_artist, genre, pop), embeddings, users)
@@ -317,6 +322,30 @@ def _embeddings_v2(cfg, rng, track_cluster, track_artist, xi) -> np.ndarray:
     track = _orthogonal_offsets(rng, cfg.n_tracks, u, cfg.track_scale)
     emb = np.outer(hub, u) + cluster[track_cluster] + artist[track_artist] + track
     return emb.astype(np.float32)
+
+
+BAND_FEATURES = 512  # random Fourier features behind the popularity band
+
+
+def popularity_band(cfg: WorldGenV2Config, rng: np.random.Generator, pop: np.ndarray) -> np.ndarray:
+    """[n_tracks, dim] float32: a smooth random curve over the standardised log popularity ``z``,
+    RMS length ``band_scale``, so that ⟨b(z), b(z')⟩ ≈ band_scale² · exp(−(z − z')² / (2 · band_length²)),
+    less its mean over the catalog.
+
+    Random Fourier features of a Gaussian kernel: tracks of similar popularity share a direction,
+    as collaborative-filtering embeddings of play counts do, without making popular tracks liked
+    by everyone. Centred, so two random tracks' bands are orthogonal on average (random listening
+    barely moves). Zeros (and no draws) when ``band_scale`` is 0."""
+    if cfg.band_scale == 0:
+        return np.zeros((len(pop), cfg.dim), dtype=np.float32)
+    log_pop = np.log(pop)
+    z = (log_pop - log_pop.mean()) / log_pop.std()
+    freq = rng.normal(0.0, 1.0 / cfg.band_length, size=BAND_FEATURES)
+    phase = rng.uniform(0.0, 2 * np.pi, size=BAND_FEATURES)
+    loadings = rng.normal(0.0, 1.0 / np.sqrt(cfg.dim), size=(BAND_FEATURES, cfg.dim))
+    features = np.sqrt(2.0 / BAND_FEATURES) * np.cos(np.outer(z, freq) + phase)  # [n_tracks, M]
+    band = cfg.band_scale * features @ loadings
+    return (band - band.mean(axis=0)).astype(np.float32)
 
 
 def _genre_labels(cfg, rng, artist_cluster, track_artist) -> np.ndarray:
