@@ -324,6 +324,12 @@ def _embeddings_v2(cfg, rng, track_cluster, track_artist, xi) -> np.ndarray:
     return emb.astype(np.float32)
 
 
+def standard_log_pop(pop: np.ndarray) -> np.ndarray:
+    """z: the log popularity standardised over the catalog."""
+    log_pop = np.log(pop)
+    return (log_pop - log_pop.mean()) / log_pop.std()
+
+
 BAND_FEATURES = 512  # random Fourier features behind the popularity band
 
 
@@ -338,8 +344,7 @@ def popularity_band(cfg: WorldGenV2Config, rng: np.random.Generator, pop: np.nda
     barely moves). Zeros (and no draws) when ``band_scale`` is 0."""
     if cfg.band_scale == 0:
         return np.zeros((len(pop), cfg.dim), dtype=np.float32)
-    log_pop = np.log(pop)
-    z = (log_pop - log_pop.mean()) / log_pop.std()
+    z = standard_log_pop(pop)
     freq = rng.normal(0.0, 1.0 / cfg.band_length, size=BAND_FEATURES)
     phase = rng.uniform(0.0, 2 * np.pi, size=BAND_FEATURES)
     loadings = rng.normal(0.0, 1.0 / np.sqrt(cfg.dim), size=(BAND_FEATURES, cfg.dim))
