@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO / "configs" / "calibrate.yaml"
 BASELINE_TOLERANCE_PCT = 3.0
 GATED = 10.0  # normalised miss of a row a trial did not measure
+LOGGING = "logging."  # space keys with this prefix set the logging run (logging.sessions), the rest the world
 
 
 @dataclass
@@ -57,7 +58,7 @@ class CalibrateConfig:
     baseline_seed: int = 1
     ab_sessions: int = 8_000  # the seed table's
     ab_seed: int = 808_000  # the seed table's
-    logging_sessions: int = 0  # 0: configs/logging.yaml's
+    logging_sessions: int = 0  # > 0: every trial's logging run has this many sessions (wins over the space)
     logging_arms: list[str] = field(default_factory=list)  # empty: configs/logging.yaml's
     gate_pct: float = 6.0
     space: dict[str, Any] = field(default_factory=dict)
@@ -117,12 +118,20 @@ def evaluate_world(world_cfg, logging, settings: CalibrateConfig, smoke: bool = 
     return out
 
 
+def split_point(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A sampled point → (world overrides, logging-run overrides without the ``logging.`` prefix)."""
+    world = {k: v for k, v in config.items() if not k.startswith(LOGGING)}
+    logging = {k.removeprefix(LOGGING): v for k, v in config.items() if k.startswith(LOGGING)}
+    return world, logging
+
+
 def _trial(config: dict, base, logging, settings: CalibrateConfig, smoke: bool) -> None:
     import torch
     from ray import tune
 
     torch.set_num_threads(1)  # the cores are shared: one trial, one thread
-    tune.report(evaluate_world(with_overrides(base, config), logging, settings, smoke))
+    world, run = split_point(config)
+    tune.report(evaluate_world(with_overrides(base, world), with_overrides(logging, run), settings, smoke))
 
 
 def load_settings(path: Path, smoke: bool) -> tuple[CalibrateConfig, Any, Any, dict]:
@@ -144,15 +153,23 @@ def load_settings(path: Path, smoke: bool) -> tuple[CalibrateConfig, Any, Any, d
     if unknown:
         raise ConfigError(f"{path}: variants: unknown seed-table row(s) {', '.join(unknown)} "
                           f"(known: {', '.join(SEED_PUBLISHED)})")
+    world_space, logging_space = split_point(settings.space)
     try:
-        space = parse_space(settings.space, base=base)
+        space = parse_space(world_space, base=base) if world_space else {}
+        if logging_space:
+            try:
+                space.update({LOGGING + k: v for k, v in parse_space(logging_space, base=logging).items()})
+            except ConfigError as exc:
+                raise ConfigError(str(exc).replace("space.", "space." + LOGGING, 1)) from None
+        if not space:
+            raise ConfigError("space: expected a non-empty mapping of dotted keys to samplers")
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return settings, base, logging, space
 
 
-def run(args: argparse.Namespace) -> tuple[pd.DataFrame, Any]:
-    """The Tune search → (one row per trial, best first; the base world config)."""
+def run(args: argparse.Namespace) -> tuple[pd.DataFrame, Any, Any, CalibrateConfig]:
+    """The Tune search → (one row per trial, best first; the base world config, its logging run, the settings)."""
     import ray
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
@@ -178,7 +195,18 @@ def run(args: argparse.Namespace) -> tuple[pd.DataFrame, Any]:
     frame = results.get_dataframe()
     keep = [c for c in frame.columns if c.startswith("config/") or c.endswith(("_time", "_effect", "_lower", "_upper"))]
     frame = frame[keep + ["distance"]].rename(columns=lambda c: c.removeprefix("config/"))
-    return frame.sort_values("distance").reset_index(drop=True), base
+    return frame.sort_values("distance").reset_index(drop=True), base, logging, settings
+
+
+def best_world_yaml(frame: pd.DataFrame, base, logging, settings: CalibrateConfig) -> str:
+    """The best trial's full world config, the logging run it was measured with as ``logging:``."""
+    point = {k: _plain(frame.loc[0, k]) for k in frame.columns if k in dataclasses.asdict(base) or k.startswith(LOGGING)}
+    world, run = split_point(point)
+    if settings.logging_sessions:
+        run["sessions"] = settings.logging_sessions
+    body = {**dataclasses.asdict(with_overrides(base, world)), "logging": dataclasses.asdict(with_overrides(logging, run))}
+    return (f"# best of {len(frame)} calibration trials, distance {frame.loc[0, 'distance']:.3f}\n"
+            + yaml.safe_dump(body, sort_keys=False))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,15 +226,12 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"--num-samples must be >= 0, got {args.num_samples}")
         load_settings(args.config, args.smoke)  # refuse bad settings before Ray starts
         args.out.mkdir(parents=True, exist_ok=True)
-        frame, base = run(args)
+        frame, base, logging, settings = run(args)
     except ConfigError as exc:
         print(f"search.calibrate: {exc}", file=sys.stderr)
         return 2
-    best = with_overrides(base, {k: _plain(frame.loc[0, k]) for k in frame.columns if k in dataclasses.asdict(base)})
     atomic_write_text(outputs[0], frame.to_csv(index=False))
-    atomic_write_text(outputs[1], f"# best of {len(frame)} calibration trials, distance "
-                                  f"{frame.loc[0, 'distance']:.3f}\n" + yaml.safe_dump(dataclasses.asdict(best),
-                                                                                     sort_keys=False))
+    atomic_write_text(outputs[1], best_world_yaml(frame, base, logging, settings))
     print(frame.to_string(index=False), flush=True)
     print(f"results: {outputs[0]}, {outputs[1]}", flush=True)
     return 0

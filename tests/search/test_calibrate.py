@@ -35,7 +35,16 @@ def test_unknown_row_and_bad_space_key_are_refused(tmp_path, capsys):
                    "  no_such_knob: {type: uniform, low: 0.5, high: 1.0}\n")
     assert calibrate.main(["--config", str(bad), "--out", str(tmp_path / "out")]) == 2
     assert "space.no_such_knob" in capsys.readouterr().err
+    bad.write_text(f"world: {calibrate.REPO}/configs/world_v2.yaml\nspace:\n"
+                   "  logging.sesions: {type: int, low: 1000, high: 2000}\n")
+    assert calibrate.main(["--config", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert "space.logging.sesions" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_point_splits_into_world_and_logging_run_overrides():
+    world, logging = calibrate.split_point({"hub_m0": 0.4, "logging.sessions": 30_000, "band_scale": 1.0})
+    assert world == {"hub_m0": 0.4, "band_scale": 1.0} and logging == {"sessions": 30_000}
 
 
 def test_smoke_search_writes_trials_and_the_best_world(tmp_path):
@@ -44,8 +53,13 @@ def test_smoke_search_writes_trials_and_the_best_world(tmp_path):
     trials = pd.read_csv(out / "calibration.csv")
     assert len(trials) == load_smoke().calibrate.num_samples and trials["distance"].is_monotonic_increasing
     assert {"random_time", "toppop_time", "dssm_effect", "dense_block_emb64_upper"} <= set(trials.columns)
+    from sim_bridge.defaults import logging_config
     from sim_bridge.worldgen import load_world_config
+
+    V2 = calibrate.REPO / "configs" / "world_v2.yaml"
 
     best = load_world_config(out / "best_world.yaml")
     assert best.generator == "v2" and best.hub_m0 == pytest.approx(trials.loc[0, "hub_m0"])
+    run = logging_config(out / "best_world.yaml")  # the logging run the trials were measured with
+    assert run.sessions == load_smoke().calibrate.logging_sessions and run.arms == logging_config(V2).arms
     assert calibrate.main(["--smoke", "--out", str(out)]) == 2  # results kept unless --force
