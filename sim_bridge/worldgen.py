@@ -33,6 +33,12 @@ by construction:
 
       e = h · u + c[cluster] + a[artist] + t[track],   h = hub_m0 · exp(hub_sigma·ξ − hub_sigma²/2)
 
+  and, optionally (``band_scale`` > 0), a popularity band ``b(z)``: a smooth random curve over the
+  standardised log popularity, centred over the catalog, so tracks of similar popularity are
+  alike (correlation length ``band_length`` in units of z) without popular tracks being liked
+  by everyone — the one part of the embedding the DSSM's item tower can read from its
+  popularity input. Off in the default world;
+
 Each part draws from its own child of ``SeedSequence(seed)``.
 
 Both share the public catalog's layout (:func:`catalog_of`) and the users' listening
