@@ -36,7 +36,7 @@ class DSSMConfig:
     margin: float = 0.4
     item_id_embedding: bool = False  # learn a per-item vector in the item tower (off in the seminar)
     artist_embedding: bool = False  # learn a per-artist vector from the public catalog's artist
-    sparse_bag: bool = True  # sparse gradients for the 50,001-row bag (SparseAdam); math unchanged
+    sparse_bag: bool = True  # sparse gradients for the 50,001-row bag (SparseAdam: lazy, touched rows only)
 
     def __post_init__(self) -> None:
         for key in ("hidden_dim", "embedding_dim", "dense_depth"):

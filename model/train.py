@@ -8,7 +8,9 @@ Speed: the user tower's EmbeddingBag has n_tracks + 1 rows (50,001 × D ≈ 96% 
 A dense gradient makes every step zero, update and Adam-step all of it; with ``model.sparse_bag``
 the bag (and the optional item-id table) get sparse gradients and ``torch.optim.SparseAdam``,
 the rest plain Adam. Weight decay stays Adam's coupled L2: added to the dense gradients by Adam,
-and by us to the *touched* rows of the sparse gradients (lazy L2). See benchmarks/bench_train.py.
+and by us to the *touched* rows of the sparse gradients (lazy L2). That is lazy Adam, not Adam:
+rows a batch does not touch neither decay nor coast on their momentum, which changes what a
+weight-decayed model learns (the seed's variants train densely). See benchmarks/bench_train.py.
 
 Command line, at the end of this module::
 

@@ -128,3 +128,30 @@ def test_artist_embedding_variant_trains_and_round_trips(tmp_path, data, tiny_cf
     model, _, _ = load_checkpoint(tmp_path / "c.pt")
     a, b = recommend(result.model, data, k=5, device="cpu"), recommend(model, data, k=5, device="cpu")
     assert a.keys() == b.keys() and all((a[u] == b[u]).all() for u in a)
+
+
+@pytest.mark.parametrize("sparse_bag", [False, True])
+def test_only_dense_adam_moves_bag_rows_a_batch_does_not_touch(data, tiny_cfg, sparse_bag):
+    """The seed table trains the bag densely: Adam's momentum and weight decay reach every row.
+    The sparse bag is lazy Adam: a row no batch touches keeps its value."""
+    from model.dssm import build_model
+    from model.train import _lazy_weight_decay, _optimizers
+
+    cfg = with_overrides(tiny_cfg, {"model.sparse_bag": sparse_bag, "train.weight_decay": 1e-3})
+    torch.manual_seed(0)
+    model = build_model(cfg.model, data)
+    opts = _optimizers(model, cfg.train)
+    bag = model.user_tower.bag.weight
+    for rows in ([[1, 2]], [[3, 4]]):  # step 2 touches rows 3 and 4 only
+        loss = model(torch.tensor(rows), torch.tensor([0]), torch.tensor([5]))
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        _lazy_weight_decay(model.sparse_parameters(), cfg.train.weight_decay)
+        before = bag.detach().clone()
+        for opt in opts:
+            opt.step()
+    moved = (bag.detach() != before).any(dim=1)
+    assert moved[3] and moved[4]
+    assert bool(moved[1]) is not sparse_bag and bool(moved[7]) is not sparse_bag  # row 7: never touched
+

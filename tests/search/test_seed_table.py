@@ -67,3 +67,9 @@ def test_a_world_missing_a_file_is_a_clean_error(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr == f"error: {world}: missing users.json (expected the course's world format)\n"
     assert not out.exists()
+
+
+def test_every_variant_trains_the_bag_densely_as_the_seed_did():
+    from search.seed_table import variant_config
+
+    assert all(not variant_config(name, False).model.sparse_bag for name in SEED_PUBLISHED)
