@@ -10,8 +10,8 @@ synthetic log of ``--events`` events (``tests.synthetic``; its losses mean nothi
 1-epoch full run) — seconds, for CI.
 
 Measures, in the same process and thread count: the sparse-gradient path (EmbeddingBag
-sparse=True + SparseAdam, the default) and the dense-gradient baseline (one Adam over
-everything) on ``--steps`` batches each, then (``--full``) a whole training run of the config
+sparse=True + SparseAdam, lazy: untouched rows do not move; the search's default) and the
+dense-gradient baseline (one Adam over everything, as the seed table trains) on ``--steps`` batches each, then (``--full``) a whole training run of the config
 to early stop. Last printed line: one JSON object with the figures.
 """
 from __future__ import annotations
