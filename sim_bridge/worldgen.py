@@ -37,7 +37,7 @@ by construction:
   standardised log popularity, centred over the catalog, so tracks of similar popularity are
   alike (correlation length ``band_length`` in units of z) without popular tracks being liked
   by everyone — the one part of the embedding the DSSM's item tower can read from its
-  popularity input. Off in the default world;
+  popularity input. Off in the default world.
 
 Each part draws from its own child of ``SeedSequence(seed)``.
 
