@@ -59,7 +59,7 @@ def test_smoke_search_writes_trials_and_the_best_world(tmp_path):
     V2 = calibrate.REPO / "configs" / "world_v2.yaml"
 
     best = load_world_config(out / "best_world.yaml")
-    assert best.generator == "v2" and best.hub_m0 == pytest.approx(trials.loc[0, "hub_m0"])
+    assert best.generator == "v2" and best.genre_noise == pytest.approx(trials.loc[0, "genre_noise"])
     run = logging_config(out / "best_world.yaml")  # the logging run the trials were measured with
     assert run.sessions == load_smoke().calibrate.logging_sessions and run.arms == logging_config(V2).arms
     assert calibrate.main(["--smoke", "--out", str(out)]) == 2  # results kept unless --force
