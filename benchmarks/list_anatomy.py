@@ -25,6 +25,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +33,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import tempfile  # noqa: E402
-
 from model.features import build_training_data  # noqa: E402
-from sim_bridge.contract.files import with_overrides  # noqa: E402
+from sim_bridge.contract.files import ConfigError, with_overrides  # noqa: E402
 from sim_bridge.defaults import logging_config, world_config_path  # noqa: E402
 from sim_bridge.worldgen import WorldGenV2Config, build_world, load_world_config, standard_log_pop  # noqa: E402
 
@@ -100,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"--variants: unknown seed-table row(s) {', '.join(unknown)}")
     path = args.world_config or world_config_path()
-    cfg = load_world_config(path)
+    try:
+        cfg = load_world_config(path)
+    except (ConfigError, ValueError) as exc:
+        p.error(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
     if not isinstance(cfg, WorldGenV2Config):
         p.error(f"{path}: list_anatomy needs a v2 world (generator: v2)")
     cfg = scaled(cfg, args.scale)
