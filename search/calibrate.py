@@ -37,7 +37,7 @@ from sim_bridge.contract.files import ConfigError, atomic_write_text, load_yaml,
 from sim_bridge.abtest import TARGETS, measure_baselines
 from sim_bridge.worldgen import load_world_config
 
-from search.config import load_smoke, parse_space, to_optuna
+from search.config import check_key, load_smoke, parse_space, to_optuna
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO / "configs" / "calibrate.yaml"
@@ -130,8 +130,8 @@ def _trial(config: dict, base, logging, settings: CalibrateConfig, smoke: bool) 
     from ray import tune
 
     torch.set_num_threads(1)  # the cores are shared: one trial, one thread
-    world, run = split_point(config)
-    tune.report(evaluate_world(with_overrides(base, world), with_overrides(logging, run), settings, smoke))
+    world, logged = split_point(config)
+    tune.report(evaluate_world(with_overrides(base, world), with_overrides(logging, logged), settings, smoke))
 
 
 def load_settings(path: Path, smoke: bool) -> tuple[CalibrateConfig, Any, Any, dict]:
@@ -153,29 +153,22 @@ def load_settings(path: Path, smoke: bool) -> tuple[CalibrateConfig, Any, Any, d
     if unknown:
         raise ConfigError(f"{path}: variants: unknown seed-table row(s) {', '.join(unknown)} "
                           f"(known: {', '.join(SEED_PUBLISHED)})")
-    world_space, logging_space = split_point(settings.space)
     try:
-        space = parse_space(world_space, base=base) if world_space else {}
-        if logging_space:
-            try:
-                space.update({LOGGING + k: v for k, v in parse_space(logging_space, base=logging).items()})
-            except ConfigError as exc:
-                raise ConfigError(str(exc).replace("space.", "space." + LOGGING, 1)) from None
-        if not space:
-            raise ConfigError("space: expected a non-empty mapping of dotted keys to samplers")
+        space = parse_space(settings.space)
+        for key, param in space.items():  # a logging.* key is the logging run's, the rest the world's
+            check_key(key.removeprefix(LOGGING), param, logging if key.startswith(LOGGING) else base, label=key)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     return settings, base, logging, space
 
 
-def run(args: argparse.Namespace) -> tuple[pd.DataFrame, Any, Any, CalibrateConfig]:
-    """The Tune search → (one row per trial, best first; the base world config, its logging run, the settings)."""
+def run(args: argparse.Namespace, settings: CalibrateConfig, base, logging, space: dict) -> pd.DataFrame:
+    """The Tune search over ``load_settings``' results → one row per trial, best first."""
     import ray
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
-    settings, base, logging, space = load_settings(args.config, args.smoke)
     samples = args.num_samples or settings.num_samples
     searcher = ConcurrencyLimiter(OptunaSearch(space=to_optuna(space), metric="distance", mode="min",
                                                seed=settings.seed), max_concurrent=1)
@@ -195,16 +188,17 @@ def run(args: argparse.Namespace) -> tuple[pd.DataFrame, Any, Any, CalibrateConf
     frame = results.get_dataframe()
     keep = [c for c in frame.columns if c.startswith("config/") or c.endswith(("_time", "_effect", "_lower", "_upper"))]
     frame = frame[keep + ["distance"]].rename(columns=lambda c: c.removeprefix("config/"))
-    return frame.sort_values("distance").reset_index(drop=True), base, logging, settings
+    return frame.sort_values("distance").reset_index(drop=True)
 
 
 def best_world_yaml(frame: pd.DataFrame, base, logging, settings: CalibrateConfig) -> str:
     """The best trial's full world config, the logging run it was measured with as ``logging:``."""
     point = {k: _plain(frame.loc[0, k]) for k in frame.columns if k in dataclasses.asdict(base) or k.startswith(LOGGING)}
-    world, run = split_point(point)
+    world, logged = split_point(point)
     if settings.logging_sessions:
-        run["sessions"] = settings.logging_sessions
-    body = {**dataclasses.asdict(with_overrides(base, world)), "logging": dataclasses.asdict(with_overrides(logging, run))}
+        logged["sessions"] = settings.logging_sessions
+    body = {**dataclasses.asdict(with_overrides(base, world)),
+            "logging": dataclasses.asdict(with_overrides(logging, logged))}
     return (f"# best of {len(frame)} calibration trials, distance {frame.loc[0, 'distance']:.3f}\n"
             + yaml.safe_dump(body, sort_keys=False))
 
@@ -224,9 +218,9 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"{args.out} already holds calibration results: pass --force to overwrite")
         if args.num_samples < 0:
             raise ConfigError(f"--num-samples must be >= 0, got {args.num_samples}")
-        load_settings(args.config, args.smoke)  # refuse bad settings before Ray starts
+        settings, base, logging, space = load_settings(args.config, args.smoke)  # bad settings: before Ray
         args.out.mkdir(parents=True, exist_ok=True)
-        frame, base, logging, settings = run(args)
+        frame = run(args, settings, base, logging, space)
     except ConfigError as exc:
         print(f"search.calibrate: {exc}", file=sys.stderr)
         return 2

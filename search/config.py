@@ -230,7 +230,7 @@ def parse_space(raw: dict[str, Any], base: Any | None = None) -> dict[str, Param
         param = from_dict(Param, _yaml_floats(sampler), prefix=f"space.{key}")
         _check_param(key, param)
         if base is not None:
-            _check_key(key, param, base)
+            check_key(key, param, base)
         spec[key] = param
     return spec
 
@@ -276,12 +276,14 @@ def _check_param(key: str, p: Param) -> None:
         raise bad("'log'/'step' apply to type 'int' only (use 'loguniform' for floats)")
 
 
-def _check_key(key: str, p: Param, base: Any) -> None:
+def check_key(key: str, p: Param, base: Any, label: str | None = None) -> None:
+    """Refuse a sampler whose extremes ``base`` does not take at dotted ``key``; the error names
+    ``space.<label>`` (default: the key)."""
     for value in p.extremes():
         try:
             with_overrides(base, {key: value})
         except ConfigError as exc:
-            raise ConfigError(f"space.{key}: {exc}") from None
+            raise ConfigError(f"space.{label or key}: {exc}") from None
 
 
 def to_optuna(spec: dict[str, Param]) -> dict[str, od.BaseDistribution]:
