@@ -14,16 +14,18 @@ def test_train_yaml_is_the_seeds_best():
     assert (m.norm, m.dense_depth, m.hidden_dim, m.embedding_dim, m.margin) == ("layernorm", 2, 64, 96, 0.4)
     assert (t.weight_decay, t.min_delta, t.max_epochs, t.batch_size) == (1e-3, 0.001, 50, 2048)
     assert (t.lr_factor, t.lr_threshold, t.lr_threshold_mode) == (0.1, 0.002, "abs")
-    row9 = load_experiment_config(TRAIN_YAML, "dense_block_emb64")  # row #9 differs in embedding, and the
-    assert cfg == with_overrides(row9, {"model.embedding_dim": 96, "model.sparse_bag": True})  # search's lazy bag
+    row9 = load_experiment_config(TRAIN_YAML, "dense_block_emb64")  # row #9 differs in embedding, the search's
+    assert cfg == with_overrides(row9, {"model.embedding_dim": 96, "model.sparse_bag": True,  # lazy bag and threads
+                                        "train.num_threads": 0})
 
 
 def test_nine_variants_from_the_seminar():
     base, variants = read_variants(VARIANTS_YAML)
     assert len(variants) == 9
     dssm = load_experiment_config(TRAIN_YAML, "dssm")
-    # dataclass defaults = seminar, but for the bag: the seminar trains it densely, as the seed did
-    assert dssm == with_overrides(ExperimentConfig(), {"features.pop_transform": "raw", "model.sparse_bag": False})
+    # dataclass defaults = seminar, but for the bag (dense, as the seed trained it) and one thread
+    assert dssm == with_overrides(ExperimentConfig(), {"features.pop_transform": "raw", "model.sparse_bag": False,
+                                                       "train.num_threads": 1})
     assert load_experiment_config(TRAIN_YAML, "l2_normalize").model.norm == "l2"
     v6 = load_experiment_config(TRAIN_YAML, "min_delta_emb96")
     assert (v6.model.embedding_dim, v6.train.min_delta, v6.train.lr_patience) == (96, 0.001, 3)

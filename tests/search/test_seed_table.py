@@ -73,3 +73,9 @@ def test_every_variant_trains_the_bag_densely_as_the_seed_did():
     from search.seed_table import variant_config
 
     assert all(not variant_config(name, False).model.sparse_bag for name in SEED_PUBLISHED)
+
+
+def test_every_variant_trains_on_one_thread_so_a_row_is_the_same_on_any_machine():
+    from search.seed_table import variant_config
+
+    assert {variant_config(name, smoke).train.num_threads for name in SEED_PUBLISHED for smoke in (False, True)} == {1}
