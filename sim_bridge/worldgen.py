@@ -129,7 +129,7 @@ class WorldGenV2Config:
     n_clusters: int = 15
     cluster_zipf: float = 1.0
     n_genres: int = 15
-    genre_noise: float = 0.2
+    genre_noise: float = 0.35
     missing_genre_share: float = 0.4
     hub_m0: float = 0.33
     hub_sigma: float = 0.8
