@@ -10,8 +10,9 @@ Writes ``DIR/seed_table.csv`` (the seed's columns, the course's four metrics per
 ``DIR/seed_table.md`` (mean_time_per_session per variant beside the seed's published numbers,
 with each variant's best val loss, epochs and training seconds); both are rewritten after every
 variant, so a long run leaves a partial table. Existing outputs are kept unless ``--force``.
-``--smoke``: the tiny world and its logs, ``seed_table:`` of ``configs/smoke.yaml`` laid over every
-variant — seconds, for CI. Each variant is trained and served by :func:`search.trial.run_trial`
+``--train-seed N``: every row trained again with ``features.seed`` and ``train.seed`` N (same world,
+same A/Bs) — how far one training moves a row. ``--smoke``: the tiny world and its logs,
+``seed_table:`` of ``configs/smoke.yaml`` laid over every variant — seconds, for CI. Each variant is trained and served by :func:`search.trial.run_trial`
 (no rungs, no serving search, no paired A/B: the seed's unpaired one instead).
 """
 from __future__ import annotations
@@ -67,18 +68,21 @@ class VariantRun:
     table: pd.DataFrame
 
 
-def variant_config(name: str, smoke: bool):
-    """train.yaml → seminar → the variant; indexed serving as the seed; smoke: configs/smoke.yaml's."""
+def variant_config(name: str, smoke: bool, train_seed: int | None = None):
+    """train.yaml → seminar → the variant; indexed serving as the seed; smoke: configs/smoke.yaml's;
+    ``train_seed``: another training (data split, negatives, weight init, batch order) of the row."""
     cfg = load_experiment_config(TRAIN_CONFIG, variant=name, variants_path=VARIANTS_FILE)
     cfg = replace(cfg, serving=replace(cfg.serving, policy="indexed"))
+    if train_seed is not None:
+        cfg = with_overrides(cfg, {"features.seed": train_seed, "train.seed": train_seed})
     return with_overrides(cfg, load_smoke().seed_table.overrides) if smoke else cfg
 
 
 def run_variant(name: str, index: int, world: World, events: pd.DataFrame, data_cache: dict, sessions: int,
-                seed: int, smoke: bool = False, device: str = "cpu") -> VariantRun:
+                seed: int, smoke: bool = False, device: str = "cpu", train_seed: int | None = None) -> VariantRun:
     """Train ``name`` (training data shared between variants with the same features config), A/B it
     unpaired in experiment ``seed-<name>`` on simulation seed ``seed + index``."""
-    cfg = variant_config(name, smoke)
+    cfg = variant_config(name, smoke, train_seed)
     key = repr(cfg.features)
     if key not in data_cache:
         data_cache[key] = build_training_data(events, world.catalog, cfg.features)
@@ -127,6 +131,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"first simulation seed, +index per variant "
                                                                    f"(default {DEFAULT_SEED})")
     p.add_argument("--variants", default=None, help="comma-separated names (default: all nine)")
+    p.add_argument("--train-seed", type=int, default=None,
+                   help="features.seed and train.seed of every row (default: the config's, 0): another "
+                        "training of the same rows, same world and A/B")
     p.add_argument("--device", default="cpu", help="training device: cpu | cuda | auto (default cpu)")
     p.add_argument("--smoke", action="store_true", help="tiny world and logs, configs/smoke.yaml's seed_table")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs in --out")
@@ -142,6 +149,8 @@ def check_args(args: argparse.Namespace) -> list[str]:
         raise ConfigError(f"unknown variant(s) {', '.join(unknown) or '(none given)'} (known: {', '.join(known)})")
     if args.sessions < 2:
         raise ConfigError(f"--sessions must be >= 2, got {args.sessions}")
+    if args.train_seed is not None and args.train_seed < 0:
+        raise ConfigError(f"--train-seed must be >= 0, got {args.train_seed}")
     existing = [f for f in OUTPUTS if (args.out / f).exists()]
     if existing and not args.force:
         raise ConfigError(f"{args.out} already holds {', '.join(existing)}: pass --force to overwrite")
@@ -175,11 +184,13 @@ def run(args: argparse.Namespace) -> Path:
     for name in names:
         index = list(SEED_PUBLISHED).index(name) if name in SEED_PUBLISHED else len(runs)
         runs.append(run_variant(name, index, world, events, data_cache, args.sessions, args.seed, args.smoke,
-                                args.device))
+                                args.device, args.train_seed))
         header = (f"# Seed table reproduced ({len(runs)} of {len(names)} variants)\n\n"
                   f"mean_time_per_session, each variant (indexed serving) vs sticky_artist, unpaired A/B "
                   f"(botify assignment, 50/50), {args.sessions} sessions, seed {args.seed} + (# − 1); world `{world_dir}`, "
-                  f"logs `{logs_path}`{', SMOKE (configs/smoke.yaml)' if args.smoke else ''}. Seed's numbers: docs/seed.md.")
+                  f"logs `{logs_path}`{', SMOKE (configs/smoke.yaml)' if args.smoke else ''}"
+                  f"{'' if args.train_seed is None else f', training seed {args.train_seed}'}. "
+                  f"Seed's numbers: docs/seed.md.")
         write_outputs(args.out, runs, header)
     return args.out / OUTPUTS[1]
 

@@ -7,6 +7,7 @@ import pytest
 
 from model.config import read_variants
 from search.seed_table import SEED_PUBLISHED, VARIANTS_FILE
+from sim_bridge.contract.files import with_overrides
 from sim_bridge.abtest import TABLE_COLUMNS
 from tests.search.conftest import run_main
 
@@ -79,3 +80,26 @@ def test_every_variant_trains_on_one_thread_so_a_row_is_the_same_on_any_machine(
     from search.seed_table import variant_config
 
     assert {variant_config(name, smoke).train.num_threads for name in SEED_PUBLISHED for smoke in (False, True)} == {1}
+
+
+def test_train_seed_retrains_a_row_with_both_seeds_and_nothing_else():
+    from search.seed_table import variant_config
+
+    default, again = variant_config("dssm", False), variant_config("dssm", False, train_seed=3)
+    assert (default.features.seed, default.train.seed) == (0, 0)
+    assert again == with_overrides(default, {"features.seed": 3, "train.seed": 3})
+
+
+def test_train_seed_from_the_command_line_trains_the_row_again(table_dir, tmp_path):
+    proc = cli("--out", str(tmp_path), "--smoke", "--sessions", "600", "--variants", "dssm", "--train-seed", "1")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    md = (tmp_path / "seed_table.md").read_text()
+    assert "training seed 1" in md and "training seed" not in (table_dir / "seed_table.md").read_text()
+    val_loss = lambda text: next(line for line in text.splitlines() if line.startswith("| 1 | dssm |")).split(" | ")[7]
+    assert val_loss(md) != val_loss((table_dir / "seed_table.md").read_text())  # another training, not a copy
+
+
+def test_a_negative_train_seed_is_a_clean_error(tmp_path):
+    proc = cli("--out", str(tmp_path), "--smoke", "--variants", "dssm", "--train-seed", "-1")
+    assert proc.returncode == 2 and proc.stderr == "error: --train-seed must be >= 0, got -1\n"
+    assert not (tmp_path / "seed_table.csv").exists()
