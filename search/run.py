@@ -32,7 +32,7 @@ from search.config import (OBJECTIVES, Objective, check_serving_search, load_sea
                            parse_space, touches_features, with_smoke)
 from search.errors import SearchError
 from search.trainable import make_trainable
-from search.trial import TrialSetup, logs_digest, prepare
+from search.trial import TrialSetup, prepare, source_digest
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_FILE, TUNER_FILE = experiment.RUN_FILE, experiment.TUNER_FILE
@@ -161,13 +161,13 @@ def trial_setup(scfg, per_trial_data: bool) -> TrialSetup:
 
 def load_inputs(world_dir: Path, logs_path: Path, setup: TrialSetup, base, per_trial_data: bool):
     """Load the world and logs, simulate the controls once, build shared training data (or, when
-    each trial builds its own, key the on-disk cache by the logs' digest)."""
+    each trial builds its own, key the on-disk cache by a digest of the logs and the catalog)."""
     from sim_bridge.contract.logs import read_logs
     from sim_bridge.world import load_world
 
     t0 = time.perf_counter()
     world, events = load_world(world_dir), read_logs(logs_path)
-    setup = dataclasses.replace(setup, logs_digest=logs_digest(events)) if per_trial_data else setup
+    setup = dataclasses.replace(setup, source_digest=source_digest(events, world.catalog)) if per_trial_data else setup
     inputs = prepare(world, events, setup, None if per_trial_data else base.features)
     print(f"inputs: world {world_dir} ({world.catalog.n_tracks} tracks), logs {logs_path} "
           f"({len(events)} events), control sticky_artist {setup.eval.sessions} sessions "

@@ -97,7 +97,7 @@ class TrialSetup:
     rungs: RungConfig | None = None  # None: no rungs (multi-fidelity off), train to the end
     serving_search: ServingSearchConfig | None = None  # None: serve as the config says
     data_cache: str | None = None  # folder of the per-features.* training-data cache
-    logs_digest: str | None = None
+    source_digest: str | None = None  # of the logs and the catalog the training data is built from
 
 
 @dataclass
@@ -155,7 +155,8 @@ def run_trial(cfg: ExperimentConfig, inputs: TrialInputs, setup: TrialSetup, dev
     """
     data = inputs.data
     if data is None:  # the search samples features.*: this trial's data is its own
-        data = training_data(inputs.events, inputs.world.catalog, cfg.features, setup.data_cache, setup.logs_digest)
+        data = training_data(inputs.events, inputs.world.catalog, cfg.features, setup.data_cache,
+                             setup.source_digest)
     simulator = inputs.simulator or Simulator(inputs.world)
     watcher = _watcher(setup, simulator, inputs.rung_control, data, cfg, device)
     report_epoch = on_epoch or (lambda row, rung_lift=NAN: None)
@@ -365,23 +366,28 @@ class RungWatcher:
 # ---------------------------------------------------------------- the training-data cache
 
 
-def logs_digest(events: pd.DataFrame) -> str:
-    """A digest of the columns the training data is built from (row order included)."""
-    used = events[[C.USER, C.TRACK, C.TIME, C.TIMESTAMP]]
-    return hashlib.sha256(pd.util.hash_pandas_object(used, index=False).to_numpy().tobytes()).hexdigest()[:16]
+def source_digest(events: pd.DataFrame, catalog: Catalog) -> str:
+    """A digest of everything the training data is built from besides its config: the logs' columns
+    (row order included) and the catalog's public columns (genres, artists, popularity: two worlds
+    with the same logs but other genre labels must not share a cache file)."""
+    h = hashlib.sha256()
+    for frame in (events[[C.USER, C.TRACK, C.TIME, C.TIMESTAMP]], catalog.tracks[list(C.CATALOG_COLUMNS)]):
+        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
-def data_digest(features: FeatureConfig, logs: str) -> str:
-    blob = json.dumps({"features": dataclasses.asdict(features), "logs": logs}, sort_keys=True).encode()
+def data_digest(features: FeatureConfig, source: str) -> str:
+    blob = json.dumps({"features": dataclasses.asdict(features), "source": source}, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def training_data(events: pd.DataFrame, catalog: Catalog, features: FeatureConfig,
-                  cache_dir: str | Path | None = None, logs: str | None = None) -> TrainingData:
-    """``build_training_data``, through the on-disk cache when ``cache_dir`` and ``logs`` are given."""
-    if cache_dir is None or logs is None:
+                  cache_dir: str | Path | None = None, source: str | None = None) -> TrainingData:
+    """``build_training_data``, through the on-disk cache when ``cache_dir`` and ``source``
+    (:func:`source_digest` of ``events`` and ``catalog``) are given."""
+    if cache_dir is None or source is None:
         return build_training_data(events, catalog, features)
-    path = Path(cache_dir) / f"{data_digest(features, logs)}.npz"
+    path = Path(cache_dir) / f"{data_digest(features, source)}.npz"
     if path.is_file():
         try:
             return _load_data(path)

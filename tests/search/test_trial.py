@@ -9,10 +9,12 @@ import torch
 from model.features import FeatureConfig, build_training_data
 from sim_bridge.contract.recs import ServingConfig
 from tests.synthetic import synthetic_catalog, synthetic_events
+from sim_bridge.contract import columns as C
+from sim_bridge.contract.catalog import Catalog
 from sim_bridge.contract.files import with_overrides
 
 from search.config import EvalConfig, ObjectiveConfig, RungConfig, ServingSearchConfig
-from search.trial import (Lists, RungWatcher, ServingTuner, TrialSetup, data_digest, logs_digest, prepare, run_trial,
+from search.trial import (Lists, RungWatcher, ServingTuner, TrialSetup, data_digest, prepare, run_trial, source_digest,
                           training_data)
 
 
@@ -175,25 +177,36 @@ def _same(a, b) -> bool:
 def test_built_once_then_loaded_identical(tmp_path):
     catalog = synthetic_catalog(200, n_genres=4, seed=2)
     events = synthetic_events(catalog, n_users=40, n_events=2000, seed=2)
-    feats, logs = FeatureConfig(min_positives=1), logs_digest(events)
-    first = training_data(events, catalog, feats, tmp_path, logs)
+    feats, source = FeatureConfig(min_positives=1), source_digest(events, catalog)
+    first = training_data(events, catalog, feats, tmp_path, source)
     (path,) = tmp_path.glob("*.npz")
-    assert path.stem == data_digest(feats, logs)
-    again = training_data(events, catalog, feats, tmp_path, logs)
+    assert path.stem == data_digest(feats, source)
+    again = training_data(events, catalog, feats, tmp_path, source)
     assert _same(first, again) and _same(first, build_training_data(events, catalog, feats))
     assert isinstance(again.n_tracks, int)
-    training_data(events, catalog, FeatureConfig(min_positives=2), tmp_path, logs)  # another setting
+    training_data(events, catalog, FeatureConfig(min_positives=2), tmp_path, source)  # another setting
     assert len(list(tmp_path.glob("*.npz"))) == 2
-    other_logs = logs_digest(events.iloc[:-1])
-    assert other_logs != logs and data_digest(feats, other_logs) != data_digest(feats, logs)
+    assert source_digest(events.iloc[:-1], catalog) != source
+
+
+def test_the_same_logs_with_other_genre_labels_get_their_own_training_data(tmp_path):
+    catalog = synthetic_catalog(200, n_genres=4, seed=2)
+    events = synthetic_events(catalog, n_users=40, n_events=2000, seed=2)
+    tracks = catalog.tracks.copy()
+    tracks[C.GENRE] = tracks[C.GENRE].iloc[::-1].to_numpy()  # same tracks, artists and logs; other labels
+    relabelled, feats = Catalog(tracks), FeatureConfig(min_positives=1)
+    first = training_data(events, catalog, feats, tmp_path, source_digest(events, catalog))
+    second = training_data(events, relabelled, feats, tmp_path, source_digest(events, relabelled))
+    assert len(list(tmp_path.glob("*.npz"))) == 2
+    assert _same(second, build_training_data(events, relabelled, feats)) and not _same(first, second)
 
 
 def test_a_damaged_file_is_rebuilt(tmp_path):
     catalog = synthetic_catalog(100, n_genres=3, seed=3)
     events = synthetic_events(catalog, n_users=20, n_events=800, seed=3)
-    feats, logs = FeatureConfig(min_positives=1), logs_digest(events)
-    path = tmp_path / f"{data_digest(feats, logs)}.npz"
+    feats, source = FeatureConfig(min_positives=1), source_digest(events, catalog)
+    path = tmp_path / f"{data_digest(feats, source)}.npz"
     path.write_bytes(b"not a zip")
-    data = training_data(events, catalog, feats, tmp_path, logs)
+    data = training_data(events, catalog, feats, tmp_path, source)
     assert _same(data, build_training_data(events, catalog, feats))
     assert path.stat().st_size > 100  # replaced by a good file
