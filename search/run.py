@@ -167,7 +167,8 @@ def load_inputs(world_dir: Path, logs_path: Path, setup: TrialSetup, base, per_t
 
     t0 = time.perf_counter()
     world, events = load_world(world_dir), read_logs(logs_path)
-    setup = dataclasses.replace(setup, source_digest=source_digest(events, world.catalog)) if per_trial_data else setup
+    if per_trial_data:
+        setup = dataclasses.replace(setup, source_digest=source_digest(events, world.catalog))
     inputs = prepare(world, events, setup, None if per_trial_data else base.features)
     print(f"inputs: world {world_dir} ({world.catalog.n_tracks} tracks), logs {logs_path} "
           f"({len(events)} events), control sticky_artist {setup.eval.sessions} sessions "

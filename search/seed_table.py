@@ -12,8 +12,9 @@ with each variant's best val loss, epochs and training seconds); both are rewrit
 variant, so a long run leaves a partial table. Existing outputs are kept unless ``--force``.
 ``--train-seed N``: every row trained again with ``features.seed`` and ``train.seed`` N (same world,
 same A/Bs) — how far one training moves a row. ``--smoke``: the tiny world and its logs,
-``seed_table:`` of ``configs/smoke.yaml`` laid over every variant — seconds, for CI. Each variant is trained and served by :func:`search.trial.run_trial`
-(no rungs, no serving search, no paired A/B: the seed's unpaired one instead).
+``seed_table:`` of ``configs/smoke.yaml`` laid over every variant — seconds, for CI. Each variant
+is trained and served by :func:`search.trial.run_trial` (no rungs, no serving search, no paired
+A/B: the seed's unpaired one instead).
 """
 from __future__ import annotations
 
