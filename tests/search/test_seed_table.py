@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from model.config import read_variants
-from search.seed_table import SEED_PUBLISHED, VARIANTS_FILE
+from search.seed_table import SEED_PUBLISHED, VARIANTS_FILE, variant_config
 from sim_bridge.contract.files import with_overrides
 from sim_bridge.abtest import TABLE_COLUMNS
 from tests.search.conftest import run_main
@@ -71,20 +71,14 @@ def test_a_world_missing_a_file_is_a_clean_error(tmp_path):
 
 
 def test_every_variant_trains_the_bag_densely_as_the_seed_did():
-    from search.seed_table import variant_config
-
     assert all(not variant_config(name, False).model.sparse_bag for name in SEED_PUBLISHED)
 
 
 def test_every_variant_trains_on_one_thread_so_a_row_is_the_same_on_any_machine():
-    from search.seed_table import variant_config
-
     assert {variant_config(name, smoke).train.num_threads for name in SEED_PUBLISHED for smoke in (False, True)} == {1}
 
 
 def test_train_seed_retrains_a_row_with_both_seeds_and_nothing_else():
-    from search.seed_table import variant_config
-
     default, again = variant_config("dssm", False), variant_config("dssm", False, train_seed=3)
     assert (default.features.seed, default.train.seed) == (0, 0)
     assert again == with_overrides(default, {"features.seed": 3, "train.seed": 3})
