@@ -10,8 +10,11 @@ Writes ``DIR/seed_table.csv`` (the seed's columns, the course's four metrics per
 ``DIR/seed_table.md`` (mean_time_per_session per variant beside the seed's published numbers,
 with each variant's best val loss, epochs and training seconds); both are rewritten after every
 variant, so a long run leaves a partial table. Existing outputs are kept unless ``--force``.
-``--train-seed N``: every row trained again with ``features.seed`` and ``train.seed`` N (same world,
-same A/Bs) — how far one training moves a row. ``--smoke``: the tiny world and its logs,
+``--train-seed N``: every row trained again with ``features.seed`` and ``train.seed`` N, A/B-tested
+on simulation seed ``--seed`` + 1000·N + index (fresh sessions, so trainings pool as independent
+measurements) — how far one training moves a row. ``--pool DIR DIR ...``: no training; the tables of
+several such runs averaged row by row into ``OUT/seed_table_pooled.md`` (mean effect, its CI, each
+training's effect, the Spearman correlation of the nine rows with the seed's). ``--smoke``: the tiny world and its logs,
 ``seed_table:`` of ``configs/smoke.yaml`` laid over every variant — seconds, for CI. Each variant
 is trained and served by :func:`search.trial.run_trial` (no rungs, no serving search, no paired
 A/B: the seed's unpaired one instead).
@@ -23,7 +26,9 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from model.config import load_experiment_config, read_variants
 from model.features import build_training_data
@@ -40,7 +45,9 @@ REPO = Path(__file__).resolve().parent.parent
 TRAIN_CONFIG = REPO / "configs" / "train.yaml"
 VARIANTS_FILE = REPO / "configs" / "seed_variants.yaml"
 OUTPUTS = ("seed_table.csv", "seed_table.md")
+POOLED = "seed_table_pooled.md"
 DEFAULT_SEED = 808_000
+TRAIN_SEED_STRIDE = 1000  # a training seed's A/Bs start this far apart, so no two trainings share sessions
 
 # The seed's published A/B results, docs/seed.md: treatment vs StickyArtist,
 # mean_time_per_session, effect % and 95% CI %, control mean ~2.97. Keyed by the variant names of
@@ -82,7 +89,7 @@ def variant_config(name: str, smoke: bool, train_seed: int | None = None):
 def run_variant(name: str, index: int, world: World, events: pd.DataFrame, data_cache: dict, sessions: int,
                 seed: int, smoke: bool = False, device: str = "cpu", train_seed: int | None = None) -> VariantRun:
     """Train ``name`` (training data shared between variants with the same features config), A/B it
-    unpaired in experiment ``seed-<name>`` on simulation seed ``seed + index``."""
+    unpaired in experiment ``seed-<name>`` on simulation seed ``seed + index`` (+ 1000 · ``train_seed``)."""
     cfg = variant_config(name, smoke, train_seed)
     key = repr(cfg.features)
     if key not in data_cache:
@@ -91,7 +98,8 @@ def run_variant(name: str, index: int, world: World, events: pd.DataFrame, data_
     out = run_trial(cfg, TrialInputs(world, data_cache[key], None, None), TrialSetup(), device=device)
     m = out.metrics
     print(f"  best val loss {m['val_loss']:.4f}, {m['epoch']} epochs, {m['train_seconds']:.1f}s", flush=True)
-    table = unpaired_ab(world, out.policy, f"seed-{name}", sessions, seed + index, name)
+    ab_seed = seed + TRAIN_SEED_STRIDE * (train_seed or 0) + index
+    table = unpaired_ab(world, out.policy, f"seed-{name}", sessions, ab_seed, name)
     return VariantRun(name, m["val_loss"], m["epoch"], m["train_seconds"], table)
 
 
@@ -112,7 +120,66 @@ def markdown(runs: list[VariantRun], header: str) -> str:
         lines.append(f"| {number} | {run.name} | {_fmt_ci(row['effect'], row['lower'], row['upper'])} | "
                      f"{'yes' if row['significant'] else 'no'} | {seed_cells} | {row['control_mean']:.3f} | "
                      f"{run.best_val_loss:.4f} | {run.epochs} | {run.seconds:.1f} |")
-    return "\n".join(lines) + "\n"
+    effects = {r.name: float(r.table.loc[r.table["metric"] == C.MEAN_TIME_PER_SESSION, "effect"].iloc[0]) for r in runs}
+    return "\n".join(lines) + "\n" + _spearman_line(effects)
+
+
+def spearman_with_seed(effects: dict[str, float]) -> float | None:
+    """Spearman rank correlation of the rows' effects with the seed's published ones (None below
+    three rows): how close the rows' order is to the seed's."""
+    names = [n for n in SEED_PUBLISHED if n in effects]
+    if len(names) < 3:
+        return None
+    return float(stats.spearmanr([effects[n] for n in names], [SEED_PUBLISHED[n][0] for n in names]).statistic)
+
+
+def _spearman_line(effects: dict[str, float]) -> str:
+    rho = spearman_with_seed(effects)
+    return "" if rho is None else f"\nSpearman rank correlation with the seed's effects over these rows: {rho:+.2f}\n"
+
+
+def read_effects(folder: Path) -> pd.Series:
+    """A seed-table folder's mean_time_per_session effect % per variant."""
+    path = folder / OUTPUTS[0]
+    if not path.is_file():
+        raise ConfigError(f"--pool {folder}: no {OUTPUTS[0]} (expected a folder written by python -m search.seed_table)")
+    table = pd.read_csv(path)
+    missing = {"model", "metric", "effect"} - set(table.columns)
+    if missing:
+        raise ConfigError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+    rows = table[table["metric"] == C.MEAN_TIME_PER_SESSION]
+    if rows.empty:
+        raise ConfigError(f"{path}: no {C.MEAN_TIME_PER_SESSION} rows")
+    return rows.set_index("model")["effect"].astype(float)
+
+
+def pooled_markdown(folders: list[Path]) -> str:
+    """Each variant's effect averaged over the trainings in ``folders`` (one seed-table run per
+    training seed), with a 95% CI from the spread between trainings (Student's t, K − 1 degrees of
+    freedom: training noise and A/B noise together), beside the seed's numbers."""
+    runs = [read_effects(f) for f in folders]
+    names = [n for n in SEED_PUBLISHED if any(n in r for r in runs)]
+    names += sorted({n for r in runs for n in r.index} - set(names))
+    lines = [f"# Seed table pooled over {len(folders)} trainings", "",
+             "mean_time_per_session effect % vs sticky_artist per variant, averaged over the seed-table runs "
+             + ", ".join(f"`{f}`" for f in folders) + ".", "",
+             "| # | variant | trainings | mean effect % [95% CI] | each training | seed's effect % [CI] "
+             "| mean inside the seed's CI |", "|---|---|---|---|---|---|---|"]
+    means = {}
+    for name in names:
+        effects = np.array([r[name] for r in runs if name in r])
+        means[name] = mean = float(effects.mean())
+        if len(effects) > 1:
+            half = stats.t.ppf(0.975, len(effects) - 1) * effects.std(ddof=1) / np.sqrt(len(effects))
+            cell = _fmt_ci(mean, mean - half, mean + half)
+        else:
+            cell = f"{mean:+.2f} (one training)"
+        pub = SEED_PUBLISHED.get(name)
+        number = list(SEED_PUBLISHED).index(name) + 1 if pub else "-"
+        lines.append(f"| {number} | {name} | {len(effects)} | {cell} | "
+                     f"{', '.join(f'{e:+.2f}' for e in effects)} | {_fmt_ci(*pub) if pub else '-'} | "
+                     f"{('yes' if pub[1] <= mean <= pub[2] else 'no') if pub else '-'} |")
+    return "\n".join(lines) + "\n" + _spearman_line(means)
 
 
 def write_outputs(out: Path, runs: list[VariantRun], header: str) -> None:
@@ -135,6 +202,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--train-seed", type=int, default=None,
                    help="features.seed and train.seed of every row (default: the config's, 0): another "
                         "training of the same rows, same world and A/B")
+    p.add_argument("--pool", type=Path, nargs="+", default=None, metavar="DIR",
+                   help="no training: average the tables in these seed-table folders (one per training seed) "
+                        f"into OUT/{POOLED}")
     p.add_argument("--device", default="cpu", help="training device: cpu | cuda | auto (default cpu)")
     p.add_argument("--smoke", action="store_true", help="tiny world and logs, configs/smoke.yaml's seed_table")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs in --out")
@@ -172,10 +242,23 @@ def inputs(args: argparse.Namespace) -> tuple[Path, Path]:
     return Path(world), Path(logs)
 
 
+def pool(args: argparse.Namespace) -> Path:
+    """``--pool``: the pooled table of several seed-table runs, written atomically; returns its path."""
+    text = pooled_markdown(args.pool)
+    target = args.out / POOLED
+    if target.exists() and not args.force:
+        raise ConfigError(f"{args.out} already holds {POOLED}: pass --force to overwrite")
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(target, text)
+    return target
+
+
 def run(args: argparse.Namespace) -> Path:
     """Train and A/B every variant, rewriting the outputs after each; returns the .md path."""
     from sim_bridge.contract.logs import read_logs
 
+    if args.pool:
+        return pool(args)
     names = check_args(args)
     world_dir, logs_path = inputs(args)
     world, events = load_world(world_dir), read_logs(logs_path)
@@ -202,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     except errors.USER_ERRORS as exc:
         return errors.report(exc)
     print(md.read_text(), flush=True)
-    print(f"results: {md.with_suffix('.csv')}, {md}", flush=True)
+    print(f"results: {md}" if md.name == POOLED else f"results: {md.with_suffix('.csv')}, {md}", flush=True)
     return 0
 
 

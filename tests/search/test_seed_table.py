@@ -1,12 +1,14 @@
 """search.seed_table --smoke on two variants: the CSV in the seed's columns, the Markdown beside
-the seed's published numbers (docs/seed.md), the overwrite guard and clean errors."""
+the seed's published numbers (docs/seed.md), the overwrite guard and clean errors; --pool's
+averages over trainings and the rank correlation with the seed's rows."""
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from model.config import read_variants
-from search.seed_table import SEED_PUBLISHED, VARIANTS_FILE, variant_config
+from search.seed_table import SEED_PUBLISHED, VARIANTS_FILE, spearman_with_seed, variant_config
 from sim_bridge.contract.files import with_overrides
 from sim_bridge.abtest import TABLE_COLUMNS
 from tests.search.conftest import run_main
@@ -91,9 +93,48 @@ def test_train_seed_from_the_command_line_trains_the_row_again(table_dir, tmp_pa
     assert "training seed 1" in md and "training seed" not in (table_dir / "seed_table.md").read_text()
     val_loss = lambda text: next(line for line in text.splitlines() if line.startswith("| 1 | dssm |")).split(" | ")[7]
     assert val_loss(md) != val_loss((table_dir / "seed_table.md").read_text())  # another training, not a copy
+    control = lambda folder: pd.read_csv(folder / "seed_table.csv").query("model == 'dssm'")["control_mean"].iloc[0]
+    assert control(tmp_path) != control(table_dir)  # fresh A/B sessions: the sticky_artist arm differs too
 
 
 def test_a_negative_train_seed_is_a_clean_error(tmp_path):
     proc = cli("--out", str(tmp_path), "--smoke", "--variants", "dssm", "--train-seed", "-1")
     assert proc.returncode == 2 and proc.stderr == "error: --train-seed must be >= 0, got -1\n"
     assert not (tmp_path / "seed_table.csv").exists()
+
+
+def test_spearman_with_the_seed_orders_rows_by_rank():
+    published = {name: effect for name, (effect, _, _) in SEED_PUBLISHED.items()}
+    assert spearman_with_seed(published) == pytest.approx(1.0)
+    assert spearman_with_seed({n: -e for n, e in published.items()}) == pytest.approx(-1.0)
+    assert spearman_with_seed({n: e ** 3 for n, e in published.items()}) == pytest.approx(1.0)  # ranks only
+    assert spearman_with_seed({"dssm": 1.0, "l2_normalize": 2.0}) is None  # too few rows to rank
+
+
+def _write_run(folder, effects):
+    folder.mkdir()
+    rows = [{"model": name, "metric": metric, "effect": effect if metric == "mean_time_per_session" else 99.0,
+             "upper": effect + 4, "lower": effect - 4, "control_mean": 3.0, "treatment_mean": 3.0,
+             "significant": False} for name, effect in effects.items() for metric in ("time", "mean_time_per_session")]
+    pd.DataFrame(rows, columns=TABLE_COLUMNS).to_csv(folder / "seed_table.csv", index=False)
+
+
+def test_pool_averages_each_row_over_the_trainings(tmp_path):
+    _write_run(tmp_path / "a", {"dssm": -10.0, "l2_normalize": -12.0, "layernorm": -4.0})
+    _write_run(tmp_path / "b", {"dssm": -6.0, "l2_normalize": -8.0})
+    _write_run(tmp_path / "c", {"dssm": -8.0, "l2_normalize": -10.0})
+    proc = cli("--out", str(tmp_path / "out"), "--pool", *(str(tmp_path / x) for x in "abc"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    md = (tmp_path / "out" / "seed_table_pooled.md").read_text()
+    half = 4.302653 * 2.0 / np.sqrt(3)  # t(0.975, 2 df) · sd(−10, −6, −8) / √3
+    assert f"| 1 | dssm | 3 | -8.00 [{-8 - half:+.2f}, {-8 + half:+.2f}] | -10.00, -6.00, -8.00 |" in md
+    assert md.count("| yes |") == 2 and "| -18.33 [-22.04, -14.61] | no |" in md  # l2_normalize −10 is outside
+    assert "| 2 | l2_normalize | 3 | -10.00 [" in md and "| 3 | layernorm | 1 | -4.00 (one training) |" in md
+    assert "with the seed's effects over these rows: +1.00" in md  # −10 < −8 < −4, the seed's order
+
+
+def test_pool_of_a_folder_without_a_table_is_a_clean_error(tmp_path):
+    _write_run(tmp_path / "a", {"dssm": -10.0})
+    proc = cli("--out", str(tmp_path / "out"), "--pool", str(tmp_path / "a"), str(tmp_path / "missing"))
+    assert proc.returncode == 2 and "missing: no seed_table.csv" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
