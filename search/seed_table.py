@@ -153,10 +153,20 @@ def read_effects(folder: Path) -> pd.Series:
     return rows.set_index("model")["effect"].astype(float)
 
 
+def pooled_effect(effects: list[float]) -> tuple[float, float, float]:
+    """Mean of one row's effects over K trainings and its 95% CI from their spread (Student's t,
+    K − 1 degrees of freedom: training noise and A/B noise together); NaN bounds for one training."""
+    values = np.asarray(effects, dtype=float)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)))
+    return mean, mean - half, mean + half
+
+
 def pooled_markdown(folders: list[Path]) -> str:
     """Each variant's effect averaged over the trainings in ``folders`` (one seed-table run per
-    training seed), with a 95% CI from the spread between trainings (Student's t, K − 1 degrees of
-    freedom: training noise and A/B noise together), beside the seed's numbers."""
+    training seed), with :func:`pooled_effect`'s CI, beside the seed's numbers."""
     runs = [read_effects(f) for f in folders]
     names = [n for n in SEED_PUBLISHED if any(n in r for r in runs)]
     names += sorted({n for r in runs for n in r.index} - set(names))
@@ -167,13 +177,10 @@ def pooled_markdown(folders: list[Path]) -> str:
              "| mean inside the seed's CI |", "|---|---|---|---|---|---|---|"]
     means = {}
     for name in names:
-        effects = np.array([r[name] for r in runs if name in r])
-        means[name] = mean = float(effects.mean())
-        if len(effects) > 1:
-            half = stats.t.ppf(0.975, len(effects) - 1) * effects.std(ddof=1) / np.sqrt(len(effects))
-            cell = _fmt_ci(mean, mean - half, mean + half)
-        else:
-            cell = f"{mean:+.2f} (one training)"
+        effects = [r[name] for r in runs if name in r]
+        mean, lower, upper = pooled_effect(effects)
+        means[name] = mean
+        cell = _fmt_ci(mean, lower, upper) if len(effects) > 1 else f"{mean:+.2f} (one training)"
         pub = SEED_PUBLISHED.get(name)
         number = list(SEED_PUBLISHED).index(name) + 1 if pub else "-"
         lines.append(f"| {number} | {name} | {len(effects)} | {cell} | "

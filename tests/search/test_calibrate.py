@@ -63,3 +63,30 @@ def test_smoke_search_writes_trials_and_the_best_world(tmp_path):
     run = logging_config(out / "best_world.yaml")  # the logging run the trials were measured with
     assert run.sessions == load_smoke().calibrate.logging_sessions and run.arms == logging_config(V2).arms
     assert calibrate.main(["--smoke", "--out", str(out)]) == 2  # results kept unless --force
+
+
+@pytest.mark.parametrize("seeds", ["[]", "[0, -1]", "[1, 1]"])
+def test_bad_train_seeds_are_refused(tmp_path, capsys, seeds):
+    bad = tmp_path / "cal.yaml"
+    bad.write_text(f"world: {calibrate.REPO}/configs/world_v2.yaml\ntrain_seeds: {seeds}\n")
+    assert calibrate.main(["--config", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert "train_seeds: expected distinct training seeds >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_several_train_seeds_average_the_rows_trainings():
+    import dataclasses
+
+    from search.seed_table import pooled_effect
+
+    settings, base, logging, _ = calibrate.load_settings(calibrate.DEFAULT_CONFIG, smoke=True)
+    settings = dataclasses.replace(settings, variants=["dssm"], gate_pct=1000.0)
+    one = [calibrate.evaluate_world(base, logging, dataclasses.replace(settings, train_seeds=[s]), smoke=True)
+           for s in (0, 1)]
+    both = calibrate.evaluate_world(base, logging, dataclasses.replace(settings, train_seeds=[0, 1]), smoke=True)
+    effects = [o["dssm_effect"] for o in one]
+    assert effects[0] != effects[1]  # two trainings, two A/Bs
+    mean, lower, upper = pooled_effect(effects)
+    assert both["dssm_effect"] == pytest.approx(sum(effects) / 2) == pytest.approx(mean)
+    assert (both["dssm_lower"], both["dssm_upper"]) == pytest.approx((lower, upper))
+    assert both["random_time"] == one[0]["random_time"]  # the baselines do not depend on the training
