@@ -14,10 +14,10 @@ variant, so a long run leaves a partial table. Existing outputs are kept unless 
 on simulation seed ``--seed`` + 1000·N + index (fresh sessions, so trainings pool as independent
 measurements) — how far one training moves a row. ``--pool DIR DIR ...``: no training; the tables of
 several such runs averaged row by row into ``OUT/seed_table_pooled.md`` (mean effect, its CI, each
-training's effect, the Spearman correlation of the nine rows with the seed's). ``--smoke``: the tiny world and its logs,
-``seed_table:`` of ``configs/smoke.yaml`` laid over every variant — seconds, for CI. Each variant
-is trained and served by :func:`search.trial.run_trial` (no rungs, no serving search, no paired
-A/B: the seed's unpaired one instead).
+training's effect, the Spearman correlation of the nine rows with the seed's). ``--smoke``: the
+tiny world and its logs, ``seed_table:`` of ``configs/smoke.yaml`` laid over every variant —
+seconds, for CI. Each variant is trained and served by :func:`search.trial.run_trial` (no rungs,
+no serving search, no paired A/B: the seed's unpaired one instead).
 """
 from __future__ import annotations
 
@@ -143,7 +143,10 @@ def read_effects(folder: Path) -> pd.Series:
     path = folder / OUTPUTS[0]
     if not path.is_file():
         raise ConfigError(f"--pool {folder}: no {OUTPUTS[0]} (expected a folder written by python -m search.seed_table)")
-    table = pd.read_csv(path)
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable CSV ({exc})") from None
     missing = {"model", "metric", "effect"} - set(table.columns)
     if missing:
         raise ConfigError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
@@ -208,7 +211,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--variants", default=None, help="comma-separated names (default: all nine)")
     p.add_argument("--train-seed", type=int, default=None,
                    help="features.seed and train.seed of every row (default: the config's, 0): another "
-                        "training of the same rows, same world and A/B")
+                        "training of the same rows on the same world, A/B-tested on fresh sessions")
     p.add_argument("--pool", type=Path, nargs="+", default=None, metavar="DIR",
                    help="no training: average the tables in these seed-table folders (one per training seed) "
                         f"into OUT/{POOLED}")

@@ -138,3 +138,11 @@ def test_pool_of_a_folder_without_a_table_is_a_clean_error(tmp_path):
     proc = cli("--out", str(tmp_path / "out"), "--pool", str(tmp_path / "a"), str(tmp_path / "missing"))
     assert proc.returncode == 2 and "missing: no seed_table.csv" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_pool_of_a_table_that_is_not_csv_is_a_clean_error(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "seed_table.csv").write_bytes(b"")
+    proc = cli("--out", str(tmp_path / "out"), "--pool", str(tmp_path / "a"))
+    assert proc.returncode == 2 and "seed_table.csv: not a readable CSV" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
