@@ -112,8 +112,8 @@ def evaluate_world(world_cfg, logging, settings: CalibrateConfig, smoke: bool = 
         cache: dict = {}
         for name in settings.variants:
             index = list(seed_table.SEED_PUBLISHED).index(name)
-            rows = [_ab_row(seed_table.run_variant(name, index, world, events, cache, settings.ab_sessions,
-                                                   settings.ab_seed, smoke, train_seed=seed))
+            rows = [seed_table.run_variant(name, index, world, events, cache, settings.ab_sessions, settings.ab_seed,
+                                           smoke, train_seed=seed).headline
                     for seed in settings.train_seeds]
             effect, lower, upper = (seed_table.pooled_effect([r["effect"] for r in rows]) if len(rows) > 1
                                     else (rows[0]["effect"], rows[0]["lower"], rows[0]["upper"]))
@@ -121,10 +121,6 @@ def evaluate_world(world_cfg, logging, settings: CalibrateConfig, smoke: bool = 
             out.update({f"{name}_effect": effect, f"{name}_lower": lower, f"{name}_upper": upper})
     out["distance"] = distance(measured, settings.variants)
     return out
-
-
-def _ab_row(run) -> pd.Series:
-    return run.table[run.table["metric"] == "mean_time_per_session"].iloc[0]
 
 
 def split_point(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

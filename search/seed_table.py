@@ -75,6 +75,11 @@ class VariantRun:
     seconds: float
     table: pd.DataFrame
 
+    @property
+    def headline(self) -> pd.Series:
+        """The A/B's mean_time_per_session row (effect, lower, upper, ...)."""
+        return self.table[self.table["metric"] == C.MEAN_TIME_PER_SESSION].iloc[0]
+
 
 def variant_config(name: str, smoke: bool, train_seed: int | None = None):
     """train.yaml → seminar → the variant; indexed serving as the seed; smoke: configs/smoke.yaml's;
@@ -113,15 +118,14 @@ def markdown(runs: list[VariantRun], header: str) -> str:
     lines = [header, "", "| # | variant | effect % [95% CI] | significant | seed's effect % [CI] | seed significant "
              "| control mean | best val loss | epochs | train s |", "|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
-        row = run.table[run.table["metric"] == C.MEAN_TIME_PER_SESSION].iloc[0]
+        row = run.headline
         pub = SEED_PUBLISHED.get(run.name)
         number = order.index(run.name) + 1 if run.name in order else "-"
         seed_cells = (f"{_fmt_ci(*pub)} | {'yes' if pub[1] > 0 or pub[2] < 0 else 'no'}" if pub else "- | -")
         lines.append(f"| {number} | {run.name} | {_fmt_ci(row['effect'], row['lower'], row['upper'])} | "
                      f"{'yes' if row['significant'] else 'no'} | {seed_cells} | {row['control_mean']:.3f} | "
                      f"{run.best_val_loss:.4f} | {run.epochs} | {run.seconds:.1f} |")
-    effects = {r.name: float(r.table.loc[r.table["metric"] == C.MEAN_TIME_PER_SESSION, "effect"].iloc[0]) for r in runs}
-    return "\n".join(lines) + "\n" + _spearman_line(effects)
+    return "\n".join(lines) + "\n" + _spearman_line({r.name: float(r.headline["effect"]) for r in runs})
 
 
 def spearman_with_seed(effects: dict[str, float]) -> float | None:
