@@ -103,9 +103,13 @@ def run_variant(name: str, index: int, world: World, events: pd.DataFrame, data_
     out = run_trial(cfg, TrialInputs(world, data_cache[key], None, None), TrialSetup(), device=device)
     m = out.metrics
     print(f"  best val loss {m['val_loss']:.4f}, {m['epoch']} epochs, {m['train_seconds']:.1f}s", flush=True)
-    ab_seed = seed + TRAIN_SEED_STRIDE * (train_seed or 0) + index
-    table = unpaired_ab(world, out.policy, f"seed-{name}", sessions, ab_seed, name)
+    table = unpaired_ab(world, out.policy, f"seed-{name}", sessions, ab_seed_base(seed, train_seed) + index, name)
     return VariantRun(name, m["val_loss"], m["epoch"], m["train_seconds"], table)
+
+
+def ab_seed_base(seed: int, train_seed: int | None) -> int:
+    """The simulation seed a training seed's A/Bs count rows from: apart by ``TRAIN_SEED_STRIDE``."""
+    return seed + TRAIN_SEED_STRIDE * (train_seed or 0)
 
 
 def _fmt_ci(effect: float, lower: float, upper: float) -> str:
@@ -117,15 +121,17 @@ def markdown(runs: list[VariantRun], header: str) -> str:
     order = list(SEED_PUBLISHED)
     lines = [header, "", "| # | variant | effect % [95% CI] | significant | seed's effect % [CI] | seed significant "
              "| control mean | best val loss | epochs | train s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    effects = {}
     for run in runs:
         row = run.headline
+        effects[run.name] = float(row["effect"])
         pub = SEED_PUBLISHED.get(run.name)
         number = order.index(run.name) + 1 if run.name in order else "-"
         seed_cells = (f"{_fmt_ci(*pub)} | {'yes' if pub[1] > 0 or pub[2] < 0 else 'no'}" if pub else "- | -")
         lines.append(f"| {number} | {run.name} | {_fmt_ci(row['effect'], row['lower'], row['upper'])} | "
                      f"{'yes' if row['significant'] else 'no'} | {seed_cells} | {row['control_mean']:.3f} | "
                      f"{run.best_val_loss:.4f} | {run.epochs} | {run.seconds:.1f} |")
-    return "\n".join(lines) + "\n" + _spearman_line({r.name: float(r.headline["effect"]) for r in runs})
+    return "\n".join(lines) + "\n" + _spearman_line(effects)
 
 
 def spearman_with_seed(effects: dict[str, float]) -> float | None:
@@ -279,13 +285,14 @@ def run(args: argparse.Namespace) -> Path:
     args.out.mkdir(parents=True, exist_ok=True)
     runs: list[VariantRun] = []
     data_cache: dict = {}
+    ab_base = ab_seed_base(args.seed, args.train_seed)
     for name in names:
         index = list(SEED_PUBLISHED).index(name) if name in SEED_PUBLISHED else len(runs)
         runs.append(run_variant(name, index, world, events, data_cache, args.sessions, args.seed, args.smoke,
                                 args.device, args.train_seed))
         header = (f"# Seed table reproduced ({len(runs)} of {len(names)} variants)\n\n"
                   f"mean_time_per_session, each variant (indexed serving) vs sticky_artist, unpaired A/B "
-                  f"(botify assignment, 50/50), {args.sessions} sessions, seed {args.seed} + (# − 1); world `{world_dir}`, "
+                  f"(botify assignment, 50/50), {args.sessions} sessions, seed {ab_base} + (# − 1); world `{world_dir}`, "
                   f"logs `{logs_path}`{', SMOKE (configs/smoke.yaml)' if args.smoke else ''}"
                   f"{'' if args.train_seed is None else f', training seed {args.train_seed}'}. "
                   f"Seed's numbers: docs/seed.md.")
