@@ -32,6 +32,7 @@ from the checkpoint's weights (the item tower needs no training data). An export
 ``search.export --out DIR``)::
 
     config.yaml  metrics.json  checkpoint/model.pt
+    source.json                where it came from: experiment, trial_id, the run's world, logs, config
     recommendations.json       botify format, one {"user": u, "tracks": [...]} per line
     item_recommendations.json  botify item-to-item format (when the trial serves per-track lists)
     item_embeddings.npy  item_ids.npy
@@ -74,6 +75,7 @@ CONFIG_FILE = "config.yaml"
 FINAL_FILE = "final.json"
 USER_RECS_JSON = "recommendations.json"  # an export's lists, in botify's formats
 ITEM_RECS_JSON = "item_recommendations.json"
+SOURCE_FILE = "source.json"  # an export's origin: experiment, trial, the run's world/logs/config
 METRICS = ("val_loss", "val_loss_rel", "train_loss", "epoch", "time_per_session", "control_time_per_session",
            "lift_vs_sticky", "lift_lower", "lift_upper", "lift_significant", "score",
            "truncated_share", "train_seconds", "stopped_early", "device", "final", "training_iteration",
@@ -281,8 +283,17 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
-def export_row(row: pd.Series, out: str | Path, force: bool = False, keep: tuple[Path, ...] = ()) -> Path:
-    """Export one finished trial (a row of trials.parquet) to the folder ``out``, atomically.
+def export_source(exp_dir: str | Path, row: pd.Series) -> dict:
+    """What an export was made from: the experiment, the trial and the run's world, logs and config."""
+    settings = read_run_file(exp_dir)
+    return {"experiment": str(Path(exp_dir).resolve()), "trial_id": str(row["trial_id"]),
+            **{key: settings.get(key) for key in ("world", "logs", "config")}}
+
+
+def export_row(row: pd.Series, out: str | Path, source: dict, force: bool = False,
+               keep: tuple[Path, ...] = ()) -> Path:
+    """Export one finished trial (a row of trials.parquet) to the folder ``out``, atomically;
+    ``source`` (``export_source``) is written beside it as ``source.json``.
 
     An existing non-empty ``out`` is refused unless ``force``, and then replaced as a whole (no file
     of an earlier export stays beside this one); ``keep``: paths ``out`` must not hold.
@@ -296,6 +307,7 @@ def export_row(row: pd.Series, out: str | Path, force: bool = False, keep: tuple
     metrics = {k: row[k] for k in row.index if not k.startswith("config/") and k not in ("checkpoint", "path")}
     with atomic_dir(out, force=force, keep=keep) as tmp:
         export_trial(ckpt, metrics, tmp)
+        atomic_write_text(tmp / SOURCE_FILE, json.dumps(source, indent=2) + "\n")
     return Path(out)
 
 
@@ -306,7 +318,7 @@ def write_results(exp_dir: Path, obj: Objective, header: str = "") -> tuple[pd.D
     write_summary(frame, obj, exp_dir, header=header)
     best = ranked(frame, obj)
     if not best.empty:
-        export_row(best.iloc[0], exp_dir / BEST_DIR, force=True)  # best/ belongs to the run
+        export_row(best.iloc[0], exp_dir / BEST_DIR, export_source(exp_dir, best.iloc[0]), force=True)  # the run's
     return frame, best
 
 

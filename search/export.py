@@ -2,7 +2,8 @@
 
 Without ``--trial``, the best finished trial by the run's objective (as ``best/``), in the layout
 of :mod:`search.experiment`: config.yaml, metrics.json, checkpoint/model.pt, recommendations.json
-(botify's ``{"user": u, "tracks": [...]}`` lines), item_embeddings.npy and item_ids.npy.
+(botify's ``{"user": u, "tracks": [...]}`` lines), item_embeddings.npy, item_ids.npy and
+source.json (the experiment, the trial and the world, logs and config its run used).
 
 ``--out`` is written atomically (a temp folder renamed into place); an existing non-empty ``--out``
 is refused unless ``--force``, which replaces it as a whole. Reading the experiment unpickles
@@ -36,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out, args.force, keep=(exp_dir,))  # before reading Tune's state
     obj = experiment.run_objective(experiment.read_run_file(exp_dir))
     row = experiment.pick(experiment.load_trials(exp_dir), args.trial, obj)
-    out = experiment.export_row(row, args.out, force=args.force, keep=(exp_dir,))
+    out = experiment.export_row(row, args.out, experiment.export_source(exp_dir, row), force=args.force,
+                                keep=(exp_dir,))
     print(f"exported trial {row['trial_id']} ({row['status']}) to {out}")
     return 0
 

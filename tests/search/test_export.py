@@ -1,5 +1,7 @@
 """search.export: bad experiment folders and outputs are one ``error:`` line (exit 2, nothing
-written), and a second export into the same folder never leaves a file of the first behind."""
+written), a second export into the same folder never leaves a file of the first behind, and an
+export names the world it was made on."""
+import json
 import shutil
 from pathlib import Path
 
@@ -97,3 +99,17 @@ def test_second_export_into_a_folder_needs_force_and_leaves_nothing_stale(capsys
 def test_out_may_not_hold_the_experiment(capsys, killed_search):
     line = _refused(capsys, [str(killed_search.exp), "--out", str(killed_search.exp.parent), "--force"])
     assert line == f"error: --out {killed_search.exp.parent}: holds {killed_search.exp}; choose another folder"
+
+
+def test_an_export_names_the_experiment_trial_and_world_it_came_from(capsys, tmp_path, killed_search):
+    """The killed search ran on a relative ``--world relw``: the export records the absolute path."""
+    exp, out = _two_trials(tmp_path, killed_search.exp), tmp_path / "D"
+    assert main([str(exp), "--trial", "B", "--out", str(out)]) == 0
+    source = json.loads((out / "source.json").read_text())
+    run = json.loads((killed_search.exp / "search_run.json").read_text())
+    assert source == {"experiment": str(exp.resolve()), "trial_id": "B", "world": str(killed_search.world),
+                      "logs": str(killed_search.world / "logs.parquet"), "config": run["config"]}
+    best = json.loads((killed_search.exp / "best" / "source.json").read_text())
+    assert best["world"] == str(killed_search.world) and best["experiment"] == str(killed_search.exp.resolve())
+    finished = pd.read_parquet(killed_search.exp / "trials.parquet")
+    assert best["trial_id"] in set(finished.loc[finished["status"] == "finished", "trial_id"])
