@@ -318,7 +318,8 @@ def write_results(exp_dir: Path, obj: Objective, header: str = "") -> tuple[pd.D
     write_summary(frame, obj, exp_dir, header=header)
     best = ranked(frame, obj)
     if not best.empty:
-        export_row(best.iloc[0], exp_dir / BEST_DIR, export_source(exp_dir, best.iloc[0]), force=True)  # the run's
+        top = best.iloc[0]  # best/ belongs to the run
+        export_row(top, exp_dir / BEST_DIR, export_source(exp_dir, top), force=True)
     return frame, best
 
 
