@@ -283,9 +283,9 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
-def export_source(exp_dir: str | Path, row: pd.Series) -> dict:
-    """What an export was made from: the experiment, the trial and the run's world, logs and config."""
-    settings = read_run_file(exp_dir)
+def export_source(exp_dir: str | Path, settings: dict, row: pd.Series) -> dict:
+    """What an export was made from: the experiment, the trial and the run's (``settings``: its
+    ``search_run.json``) world, logs and config."""
     return {"experiment": str(Path(exp_dir).resolve()), "trial_id": str(row["trial_id"]),
             **{key: settings.get(key) for key in ("world", "logs", "config")}}
 
@@ -319,7 +319,7 @@ def write_results(exp_dir: Path, obj: Objective, header: str = "") -> tuple[pd.D
     best = ranked(frame, obj)
     if not best.empty:
         top = best.iloc[0]  # best/ belongs to the run
-        export_row(top, exp_dir / BEST_DIR, export_source(exp_dir, top), force=True)
+        export_row(top, exp_dir / BEST_DIR, export_source(exp_dir, read_run_file(exp_dir), top), force=True)
     return frame, best
 
 

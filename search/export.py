@@ -35,10 +35,10 @@ def run(args: argparse.Namespace) -> int:
     if not exp_dir.is_dir():
         raise SearchError(f"{exp_dir}: no such experiment folder")
     check_output_dir(args.out, args.force, keep=(exp_dir,))  # before reading Tune's state
-    obj = experiment.run_objective(experiment.read_run_file(exp_dir))
-    row = experiment.pick(experiment.load_trials(exp_dir), args.trial, obj)
-    out = experiment.export_row(row, args.out, experiment.export_source(exp_dir, row), force=args.force,
-                                keep=(exp_dir,))
+    settings = experiment.read_run_file(exp_dir)
+    row = experiment.pick(experiment.load_trials(exp_dir), args.trial, experiment.run_objective(settings))
+    out = experiment.export_row(row, args.out, experiment.export_source(exp_dir, settings, row),
+                                force=args.force, keep=(exp_dir,))
     print(f"exported trial {row['trial_id']} ({row['status']}) to {out}")
     return 0
 
