@@ -177,10 +177,19 @@ def _arms(args: argparse.Namespace) -> tuple[list[Arm], str | None]:
     return arms, args.experiment or "abtest"
 
 
+# Ray Serve gives its HTTP proxy 5 s to report ready and 10 s to answer each health check, then
+# kills it. On a busy two-core machine (a search training beside the service) the proxy needs
+# longer to start, so a started local cluster gets these defaults; settings in the environment win.
+PROXY_PATIENCE_S = {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60", "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "60"}
+
+
 def start(config: ServiceConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, replicas: int = 1,
           cpus_per_replica: float = 1.0, address: str | None = None) -> None:
     """Start (or join) Ray and run the application on ``host:port``."""
     from search import cluster
+
+    for key, value in PROXY_PATIENCE_S.items():
+        os.environ.setdefault(key, value)  # read by Serve's controller, a process the new cluster starts
 
     warning = host_warning(host)
     if warning:
