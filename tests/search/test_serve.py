@@ -209,3 +209,17 @@ def test_a_port_in_use_is_refused_before_ray_starts(capsys, world_dir):
 def test_only_loopback_listens_without_a_warning():
     assert host_warning("127.0.0.1") is None and host_warning("localhost") is None
     assert "0.0.0.0" in host_warning("0.0.0.0") and "anyone who can reach it" in host_warning("0.0.0.0")
+
+
+def test_serve_gets_patient_proxy_checks_unless_the_environment_sets_its_own(monkeypatch):
+    from search import cluster, serve as serve_module
+
+    seen = {}
+    monkeypatch.setattr(cluster, "start", lambda *a, **k: seen.update({key: serve_module.os.environ.get(key)
+                                                                        for key in serve_module.PROXY_PATIENCE_S}))
+    monkeypatch.setattr(serve_module.serve, "start", lambda **k: None)
+    monkeypatch.setattr(serve_module, "deploy", lambda *a: None)
+    monkeypatch.delenv("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", raising=False)
+    monkeypatch.setenv("RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S", "7")
+    serve_module.start(config=None)
+    assert seen == {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60", "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "7"}
