@@ -10,7 +10,8 @@ replaced when the caller says so (``--force``).
 types are rejected), with errors that name the file and the dotted key
 (``configs/x.yaml: train.lr: expected a number, got 'fast'``). Inner code only ever sees
 dataclasses. A config may start from another: ``extends: base.yaml`` (relative to the file) loads
-the base and lays this file's keys over it, nested mappings merged key by key.
+the base and lays this file's keys over it, nested mappings merged key by key (``key: null``
+removes a key of the base).
 """
 from __future__ import annotations
 
@@ -137,7 +138,8 @@ def read_yaml(path: str | Path) -> dict:
     """Read a YAML mapping, its ``extends:`` chain resolved; errors name the file.
 
     ``extends: base.yaml`` (a path relative to this file) loads the base first and lays this
-    file's keys over it: nested mappings are merged key by key, anything else is replaced.
+    file's keys over it: nested mappings are merged key by key, anything else is replaced, and a
+    key set to null (``key: null``) is removed from the base.
     """
     return _resolve(Path(path), ())
 
@@ -171,10 +173,13 @@ def _read_mapping(path: Path) -> dict:
 
 
 def deep_merge(base: dict, override: dict) -> dict:
-    """``base`` with ``override`` laid over it: mappings merged key by key, other values replaced."""
+    """``base`` with ``override`` laid over it: mappings merged key by key, other values replaced,
+    a key set to null removed (so the field's default applies, or a mapping loses the entry)."""
     out = dict(base)
     for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = value

@@ -92,6 +92,13 @@ def test_extends_overrides_only_what_differs_and_merges_nested_mappings(tmp_path
     assert load_yaml(child, Outer) == Outer(name="base", inner=Inner(k=7, rate=0.25), arms=["c"])
 
 
+def test_extends_null_removes_a_key_of_the_base_so_its_default_applies(tmp_path):
+    write(tmp_path / "base.yaml", "name: base\ninner: {k: 3, rate: 0.25}\narms: [a, b]\n")
+    child = write(tmp_path / "child.yaml", "extends: base.yaml\ninner: {rate: null}\narms: ~\nnote: null\n")
+    assert read_yaml(child) == {"name": "base", "inner": {"k": 3}}
+    assert load_yaml(child, Outer) == Outer(name="base", inner=Inner(k=3, rate=0.5), arms=[])
+
+
 def test_extends_is_relative_to_the_file_and_chains(tmp_path):
     write(tmp_path / "base.yaml", "name: base\nflag: true\n")
     write(tmp_path / "mid" / "mid.yaml", "extends: ../base.yaml\nname: mid\n")
