@@ -4,6 +4,7 @@ replicas, a load test that loses no log line, and a clean stop on SIGTERM.
 One service runs for the whole module (Ray Serve takes seconds to start); the stop test is last.
 """
 import json
+import os
 import signal
 import socket
 from collections import Counter
@@ -215,8 +216,8 @@ def test_serve_gets_patient_proxy_checks_unless_the_environment_sets_its_own(mon
     from search import cluster, serve as serve_module
 
     seen = {}
-    monkeypatch.setattr(cluster, "start", lambda *a, **k: seen.update({key: serve_module.os.environ.get(key)
-                                                                        for key in serve_module.PROXY_PATIENCE_S}))
+    monkeypatch.setattr(cluster, "start", lambda *a, **k: seen.update(
+        {key: os.environ.get(key) for key in serve_module.PROXY_PATIENCE_S}))
     monkeypatch.setattr(serve_module.serve, "start", lambda **k: None)
     monkeypatch.setattr(serve_module, "deploy", lambda *a: None)
     monkeypatch.delenv("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", raising=False)
