@@ -32,7 +32,6 @@ A trial is served exactly as it was searched: its lists and its ``serving`` sett
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ import numpy as np
 
 from sim_bridge.contract import columns as C
 from sim_bridge.abtest import arm_index, arm_names
-from sim_bridge.contract.catalog import Catalog, read_catalog
+from sim_bridge.contract.catalog import Catalog, read_catalog, track_row
 from sim_bridge.live import LiveSessions
 from sim_bridge.policies import Policy, make_policy, policy_spec
 from sim_bridge.world import TRACKS_JSON
@@ -276,8 +275,7 @@ class BotifyService:
         track = _integer(text, "track")
         if not 0 <= track < self.catalog.n_tracks:
             raise ApiError(404, f"unknown track {track} (the catalog has tracks 0..{self.catalog.n_tracks - 1})")
-        row = self.catalog.tracks.iloc[track]
-        return {name: _plain(row[name]) for name in C.CATALOG_COLUMNS}
+        return track_row(self.catalog, track)
 
     def _body(self, body: bytes) -> tuple[int, float]:
         """``{"track": int, "time": float}`` → (track, time); ApiError 400 naming the field."""
@@ -307,15 +305,6 @@ def _integer(text: str, name: str) -> int:
     if not _INT.fullmatch(text) or not -(2**63) <= int(text) < 2**63:
         raise ApiError(400, f"{name} must be an integer, got {text[:40]!r}")
     return int(text)
-
-
-def _plain(value):
-    """A catalog cell as JSON: numpy scalars → Python, missing genre → None."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def _show(value) -> str:

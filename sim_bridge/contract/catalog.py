@@ -1,14 +1,27 @@
-"""The public catalog: track, artist, title, genre, pop (``tracks.json``, JSON lines).
+"""The public catalog, ``tracks.json`` (JSON lines) in the course's schema (docs/formats.md).
 
-This is everything the model side may know about tracks. Hidden truth (embeddings,
-users) lives in :mod:`sim_bridge.world`.
+One line per track::
+
+    {"artist": "Кино", "album": "Группа крови", "title": "Кукушка", "genre": [1, 47],
+     "pop": 2.37, "duration": 231, "track": 1}
+
+``genre`` is a list of integer genre ids, ``pop`` a standardised float (any real number),
+``album`` and ``duration`` (seconds) optional and carried through. Worlds written before this
+schema (``genre`` a string such as ``"genre_03"`` or ``"pop|rock"``, or absent; ``pop`` a play
+count) still read: their genre names become integer ids by rank among the file's sorted names,
+so the multi-hot columns the model builds keep their order.
+
+This is everything the model side may know about tracks. Hidden truth (embeddings, users)
+lives in :mod:`sim_bridge.world`.
 """
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
@@ -23,14 +36,25 @@ class CatalogError(ValueError):
 
 @dataclass(frozen=True)
 class Catalog:
-    """Tracks ``0..N-1`` with their public attributes, one row per track, ordered by id."""
+    """Tracks ``0..N-1`` with their public attributes, one row per track, ordered by id.
 
-    tracks: pd.DataFrame  # columns C.CATALOG_COLUMNS; genre may be None
+    ``tracks`` has the columns ``C.CATALOG_COLUMNS``; its ``genre`` column is normalised on
+    construction to a tuple of int ids per track (legacy names and missing labels converted,
+    see the module's docstring); ``album`` and ``duration`` are None where the source has none.
+    """
+
+    tracks: pd.DataFrame
 
     def __post_init__(self) -> None:
         ids = self.tracks[C.TRACK].to_numpy()
         if not np.array_equal(ids, np.arange(len(ids))):
             raise CatalogError("catalog track ids must be 0..N-1 in order")
+        frame = self.tracks.reindex(columns=list(C.CATALOG_COLUMNS))
+        frame[C.GENRE] = genre_ids(frame[C.GENRE].tolist())
+        for column in (C.ALBUM, C.DURATION):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+        frame[C.TITLE] = frame[C.TITLE].fillna("")
+        object.__setattr__(self, "tracks", frame)
 
     @property
     def n_tracks(self) -> int:
@@ -44,51 +68,123 @@ class Catalog:
 
     @property
     def pop(self) -> np.ndarray:
-        """float64 [N]: popularity (play count) of each track."""
+        """float64 [N]: popularity as the catalog gives it (the course's standardised float;
+        a play count in worlds written before)."""
         return self.tracks[C.POP].to_numpy(dtype=np.float64)
+
+    @property
+    def genres(self) -> list[tuple[int, ...]]:
+        """Each track's genre ids, as given (order kept; empty where a legacy file had none)."""
+        return self.tracks[C.GENRE].tolist()
+
+
+def genre_ids(values: Iterable[Any]) -> list[tuple[int, ...]]:
+    """Each track's genre as a tuple of int ids.
+
+    A list (or tuple, or array) of ints is kept as it is; ``None``/NaN/"" is ``()``; legacy
+    names (strings, ``|`` separating several) become ids by rank among all the names given,
+    sorted — ``"genre_00"…"genre_14"`` become 0…14."""
+    values = list(values)
+    names = sorted({n for v in values if isinstance(v, str) for n in v.split("|") if n})
+    rank = {n: i for i, n in enumerate(names)}
+    out = []
+    for v in values:
+        if isinstance(v, str):
+            out.append(tuple(rank[n] for n in v.split("|") if n))
+        elif v is None or (isinstance(v, float) and math.isnan(v)):
+            out.append(())
+        else:
+            out.append(tuple(int(g) for g in v))
+    return out
 
 
 def read_catalog(path: str | Path) -> Catalog:
     """Read ``tracks.json`` (JSON lines); errors name the file, line and field."""
     path = Path(path)
     rows = []
-    with path.open() as fh:
+    with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if line.strip():
-                rows.append(_parse_track(line, path, lineno))
+                rows.append(_parse_track(line, f"{path}:{lineno}"))
+    if not rows:
+        raise CatalogError(f"{path}: no tracks")
     rows.sort(key=lambda r: r[C.TRACK])
-    frame = pd.DataFrame(rows, columns=list(C.CATALOG_COLUMNS))
     try:
-        return Catalog(frame)
+        return Catalog(pd.DataFrame(rows, columns=list(C.CATALOG_COLUMNS)))
     except CatalogError as exc:
         raise CatalogError(f"{path}: {exc}") from None
 
 
-_TRACK_FIELDS = ((C.TRACK, int), (C.ARTIST, (str, int)), (C.POP, (int, float)))
-
-
-def _parse_track(line: str, path: Path, lineno: int) -> dict:
-    obj = parse_object(line, f"{path}:{lineno}", (f for f, _ in _TRACK_FIELDS), CatalogError)
-    for field, kinds in _TRACK_FIELDS:
-        if isinstance(obj[field], bool) or not isinstance(obj[field], kinds):
-            raise CatalogError(f"{path}:{lineno}: field '{field}' has the wrong type ({obj[field]!r})")
+def _parse_track(line: str, where: str) -> dict:
+    obj = parse_object(line, where, (C.TRACK, C.ARTIST, C.POP), CatalogError)
     return {
-        C.TRACK: obj[C.TRACK],
-        C.ARTIST: obj[C.ARTIST],
-        C.TITLE: obj.get(C.TITLE, ""),
-        C.GENRE: obj.get(C.GENRE),
-        C.POP: obj[C.POP],
+        C.TRACK: _field(obj, C.TRACK, where, _is_int, "a non-negative integer"),
+        C.ARTIST: _field(obj, C.ARTIST, where, lambda v: isinstance(v, str) or _is_int(v), "a string"),
+        C.ALBUM: _field(obj, C.ALBUM, where, lambda v: v is None or isinstance(v, str), "a string"),
+        C.TITLE: _field(obj, C.TITLE, where, lambda v: v is None or isinstance(v, str), "a string") or "",
+        C.GENRE: _genre(obj.get(C.GENRE), where),
+        C.POP: _field(obj, C.POP, where, _is_real, "a finite number"),
+        C.DURATION: _field(obj, C.DURATION, where, lambda v: v is None or (_is_real(v) and v >= 0),
+                           "a non-negative number of seconds"),
     }
 
 
+def _field(obj: dict, name: str, where: str, ok, expected: str):
+    value = obj.get(name)
+    if not ok(value):
+        raise CatalogError(f"{where}: {name}: expected {expected}, got {json.dumps(value, ensure_ascii=False)}")
+    return value
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _genre(value, where: str):
+    """A list of int ids as given; a legacy name string (or none) is converted by :func:`genre_ids`
+    once the whole file is read. A string that looks like a list is read as one."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass  # reported below as what it is
+    if value is None or isinstance(value, str) and not value.lstrip().startswith("["):
+        return value
+    if isinstance(value, list) and all(_is_int(g) for g in value):
+        return tuple(value)
+    raise CatalogError(f"{where}: genre: expected a list of integer genre ids, "
+                       f"got {json.dumps(value, ensure_ascii=False)}")
+
+
 def write_catalog(catalog: Catalog, path: str | Path) -> None:
-    """Write ``tracks.json`` atomically; a missing genre is left out of its line."""
-    path = Path(path)
-    lines = []
-    for row in catalog.tracks.itertuples(index=False):
-        obj = {C.TRACK: int(row.track), C.ARTIST: row.artist, C.TITLE: row.title}
-        if row.genre is not None and not (isinstance(row.genre, float) and np.isnan(row.genre)):
-            obj[C.GENRE] = row.genre
-        obj[C.POP] = int(row.pop) if float(row.pop).is_integer() else float(row.pop)
-        lines.append(json.dumps(obj))
+    """Write ``tracks.json`` atomically in the course's schema and field order (``album`` and
+    ``duration`` only where the catalog has them)."""
+    lines = [json.dumps(_track_object(row), ensure_ascii=False) for row in catalog.tracks.itertuples(index=False)]
     atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def _track_object(row) -> dict:
+    obj: dict = {C.ARTIST: row.artist}
+    if row.album is not None:
+        obj[C.ALBUM] = row.album
+    obj[C.TITLE] = row.title
+    obj[C.GENRE] = list(row.genre)
+    obj[C.POP] = _number(row.pop)
+    if row.duration is not None:
+        obj[C.DURATION] = _number(row.duration)
+    obj[C.TRACK] = int(row.track)
+    return obj
+
+
+def _number(value) -> int | float:
+    value = float(value)
+    return int(value) if value.is_integer() else value
+
+
+def track_row(catalog: Catalog, track: int) -> dict:
+    """One track's catalog line as a JSON-ready dict (what botify's ``GET /track/<id>`` returns)."""
+    return _track_object(next(catalog.tracks.iloc[[track]].itertuples(index=False)))

@@ -28,12 +28,14 @@ MEAN_TIME_PER_SESSION = "mean_time_per_session"
 MEAN_TRACKS_PER_SESSION = "mean_tracks_per_session"
 MEAN_REQUEST_LATENCY = "mean_request_latency"
 
-# public catalog (tracks.json)
+# public catalog (tracks.json, the course's schema: docs/formats.md)
 ARTIST = "artist"
+ALBUM = "album"
 TITLE = "title"
-GENRE = "genre"
-POP = "pop"
-CATALOG_COLUMNS = (TRACK, ARTIST, TITLE, GENRE, POP)
+GENRE = "genre"  # a tuple of integer genre ids per track
+POP = "pop"  # the course's standardised popularity (a play count in worlds written before)
+DURATION = "duration"  # seconds
+CATALOG_COLUMNS = (TRACK, ARTIST, ALBUM, TITLE, GENRE, POP, DURATION)
 
 # recommendation files (botify JSON lines)
 REC_TRACKS = "tracks"  # {"user": id, "tracks": [...]}
