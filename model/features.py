@@ -39,7 +39,8 @@ class FeatureConfig:
     n_negatives: int = 10  # uniform random negatives per positive
     val_fraction: float = 0.1
     test_fraction: float = 0.1
-    pop_transform: str = "raw"  # raw play count (seminar) | log (log1p) | standard (z-scored log1p)
+    pop_transform: str = "raw"  # the catalog's pop as given (the seminar) | log (log1p) | standard (z-scored log1p);
+    # log and standard are for play counts and refuse a negative pop (the course's is standardised)
     seed: int = 0  # negatives and split
 
     def __post_init__(self) -> None:
@@ -67,7 +68,7 @@ class TrainingData:
     n_tracks: int  # catalog size; the bag has n_tracks + 1 rows (0 = padding)
     track_ids: np.ndarray  # int64 [K] kept catalog ids, sorted
     user_ids: np.ndarray  # int64 [U] users with at least one positive, sorted
-    genre_names: np.ndarray  # str [G]
+    genre_ids: np.ndarray  # int64 [G] the genre ids seen in the catalog, sorted: one column each
     item_genres: np.ndarray  # float32 [K, G] genre multi-hot
     item_pop: np.ndarray  # float32 [K] popularity after pop_transform
     item_artist: np.ndarray  # int64 [K] artist of each item as a code 0..A-1 (public catalog)
@@ -82,7 +83,7 @@ class TrainingData:
 
     @property
     def n_genres(self) -> int:
-        return len(self.genre_names)
+        return len(self.genre_ids)
 
     @property
     def n_artists(self) -> int:
@@ -97,12 +98,12 @@ def build_training_data(events: pd.DataFrame, catalog: Catalog, cfg: FeatureConf
     if len(track_ids) < 2:
         raise ValueError(f"only {len(track_ids)} tracks have >= {cfg.min_positives} positives; need 2")
     user_ids, history = _histories(pos, cfg.history_len)
-    genre_names, item_genres = _genre_multi_hot(catalog, track_ids)
+    genre_ids, item_genres = _genre_multi_hot(catalog, track_ids)
     triplets = _triplets(pos, track_ids, user_ids, cfg)
     train, val, test = _split(triplets, cfg)
     return TrainingData(
-        n_tracks=catalog.n_tracks, track_ids=track_ids, user_ids=user_ids, genre_names=genre_names,
-        item_genres=item_genres, item_pop=_pop(catalog.pop[track_ids], cfg.pop_transform),
+        n_tracks=catalog.n_tracks, track_ids=track_ids, user_ids=user_ids, genre_ids=genre_ids,
+        item_genres=item_genres, item_pop=_pop(catalog.pop, track_ids, cfg.pop_transform),
         item_artist=pd.factorize(catalog.tracks[C.ARTIST].to_numpy()[track_ids], sort=True)[0].astype(np.int64),
         history=history, train=train, val=val, test=test,
     )
@@ -145,27 +146,36 @@ def _histories(pos: pd.DataFrame, history_len: int) -> tuple[np.ndarray, np.ndar
 
 
 def _genre_multi_hot(catalog: Catalog, track_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Genre of each kept track as multi-hot float32 [K, G]; a missing genre is all zeros.
-
-    A genre string may list several genres separated by ``|``.
-    """
-    genre = catalog.tracks[C.GENRE].iloc[track_ids].astype(object)
-    lists = genre.where(genre.notna(), "").astype(str).str.split("|")
-    flat = lists.explode()
-    flat = flat[flat.str.len() > 0]
-    names = np.array(sorted(set(catalog.tracks[C.GENRE].dropna().astype(str).str.split("|").explode())),
-                     dtype=str)
-    names = names[names != ""]
-    out = np.zeros((len(track_ids), len(names)), dtype=np.float32)
-    rows = np.searchsorted(track_ids, flat.index.to_numpy())
-    out[rows, np.searchsorted(names, flat.to_numpy().astype(str))] = 1.0
-    return names, out
+    """Genre ids of each kept track as multi-hot float32 [K, G], one column per id seen anywhere
+    in the catalog (sorted), so the order of a track's list does not matter; no ids → zeros."""
+    genres = catalog.genres
+    lengths = np.array([len(g) for g in genres], dtype=np.int64)
+    flat = np.fromiter((i for g in genres for i in g), dtype=np.int64, count=int(lengths.sum()))
+    ids = np.unique(flat)
+    kept = [genres[t] for t in track_ids]
+    rows = np.repeat(np.arange(len(track_ids)), [len(g) for g in kept])
+    cols = np.searchsorted(ids, np.fromiter((i for g in kept for i in g), dtype=np.int64, count=len(rows)))
+    out = np.zeros((len(track_ids), len(ids)), dtype=np.float32)
+    out[rows, cols] = 1.0
+    return ids, out
 
 
-def _pop(pop: np.ndarray, transform: str) -> np.ndarray:
+def check_pop_transform(pop: np.ndarray, transform: str) -> None:
+    """Refuse a count transform (``log``, ``standard``) of a catalog whose pop goes negative."""
+    if transform != "raw" and len(pop) and pop.min() < 0:
+        raise ConfigError(f"features.pop_transform: {transform!r} is for play counts, but the catalog's pop "
+                          f"has negative values (min {pop.min():.3g}: a standardised popularity, as the "
+                          f"course's is); use pop_transform: raw to feed it as given")
+
+
+def _pop(catalog_pop: np.ndarray, track_ids: np.ndarray, transform: str) -> np.ndarray:
+    """The kept items' popularity input: as given, or (play counts only) log1p / log1p z-scored
+    over the kept items."""
+    check_pop_transform(catalog_pop, transform)
+    pop = catalog_pop[track_ids]
     if transform == "raw":
         return pop.astype(np.float32)
-    logp = np.log1p(np.maximum(pop, 0.0))
+    logp = np.log1p(pop)
     if transform == "log":
         return logp.astype(np.float32)
     return ((logp - logp.mean()) / (logp.std() + 1e-8)).astype(np.float32)

@@ -32,7 +32,9 @@ from search.config import (OBJECTIVES, Objective, check_serving_search, load_sea
                            parse_space, touches_features, with_smoke)
 from search.errors import SearchError
 from search.trainable import make_trainable
-from search.trial import TrialSetup, prepare, source_digest
+from model.features import check_pop_transform
+from search.data_cache import source_digest
+from search.trial import TrialSetup, prepare
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_FILE, TUNER_FILE = experiment.RUN_FILE, experiment.TUNER_FILE
@@ -167,6 +169,7 @@ def load_inputs(world_dir: Path, logs_path: Path, setup: TrialSetup, base, per_t
 
     t0 = time.perf_counter()
     world, events = load_world(world_dir), read_logs(logs_path)
+    check_pop_transform(world.catalog.pop, base.features.pop_transform)
     if per_trial_data:
         setup = dataclasses.replace(setup, source_digest=source_digest(events, world.catalog))
     inputs = prepare(world, events, setup, None if per_trial_data else base.features)

@@ -3,11 +3,15 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from sim_bridge.contract import columns as C
 from sim_bridge.contract.catalog import Catalog
 
+from sim_bridge.contract.files import ConfigError
+
 from model.features import FeatureConfig, build_training_data, mask_history
+from model.train import train
 
 
 def _hand_catalog():
@@ -30,7 +34,7 @@ def test_hand_built_logs():
     assert d.user_ids.tolist() == [7, 9]
     # latest 2 unique positives, newest first, as id + 1
     assert d.history.tolist() == [[4, 1], [4, 3]]
-    assert d.genre_names.tolist() == ["jazz", "pop", "rock"]
+    assert d.genre_ids.tolist() == [0, 1, 2]  # legacy names by sorted rank: jazz, pop, rock
     assert d.item_genres.tolist() == [[0, 0, 1], [0, 1, 1], [0, 1, 0]]
     assert d.item_pop.tolist() == [10, 5, 7]
     trip = np.concatenate([d.train, d.val, d.test])
@@ -74,3 +78,36 @@ def test_events_outside_catalog_rejected(catalog):
     ev = pd.DataFrame({C.USER: [1], C.TRACK: [10_000], C.TIME: [1.0], C.TIMESTAMP: [1]})
     with pytest.raises(ValueError, match="outside the catalog"):
         build_training_data(ev, catalog, FeatureConfig())
+
+
+def _course_catalog(genre, pop):
+    return Catalog(pd.DataFrame({C.TRACK: range(5), C.ARTIST: list("aabbc"), C.TITLE: list("vwxyz"),
+                                 C.GENRE: genre, C.POP: pop}))
+
+
+def test_genre_lists_are_multi_hot_over_int_ids_in_any_order():
+    course = _course_catalog([[1, 47], [1], [47, 1], [149], [6, 1, 47]], [2.37, -0.63, -1.4, 0.3, 4.32])
+    d = build_training_data(_hand_events(), course, FeatureConfig(min_positives=2, history_len=2, n_negatives=2))
+    assert d.genre_ids.tolist() == [1, 6, 47, 149]  # one column per id seen in the catalog
+    # kept tracks 0, 2, 3: [1, 47] and [47, 1] are one genre set; 47 is a column of its own
+    assert d.item_genres.tolist() == [[1, 0, 1, 0], [1, 0, 1, 0], [0, 0, 0, 1]]
+    assert d.item_pop.tolist() == pytest.approx([2.37, -1.4, 0.3])  # standardised pop fed as given
+
+
+@pytest.mark.parametrize("transform", ["log", "standard"])
+def test_count_transforms_refuse_a_standardised_pop(transform):
+    course = _course_catalog([[1]] * 5, [2.37, -0.63, -1.4, 0.3, 4.32])
+    with pytest.raises(ConfigError, match=f"pop_transform: '{transform}' is for play counts.*min -1.4"):
+        build_training_data(_hand_events(), course, FeatureConfig(min_positives=2, pop_transform=transform))
+
+
+def test_course_catalog_and_its_legacy_form_train_the_same_model(events, catalog, tiny_cfg):
+    """The same catalog with genre id lists, and written the old way (names), trains identically."""
+    ids = [tuple(sorted({3 * i + 1, (7 * i) % 50 + 1})) if i % 4 else (1,) for i in range(catalog.n_tracks)]
+    course = Catalog(catalog.tracks.assign(**{C.GENRE: [list(g)[::-1] for g in ids]}))
+    legacy = Catalog(catalog.tracks.assign(**{C.GENRE: ["|".join(f"genre_{i:03d}" for i in g) for g in ids]}))
+    a = build_training_data(events, course, tiny_cfg.features)
+    b = build_training_data(events, legacy, tiny_cfg.features)
+    assert np.array_equal(a.item_genres, b.item_genres) and a.item_genres.sum() > len(a.track_ids)
+    ma, mb = train(tiny_cfg, a, device="cpu").model.state_dict(), train(tiny_cfg, b, device="cpu").model.state_dict()
+    assert ma.keys() == mb.keys() and all(torch.equal(ma[k], mb[k]) for k in ma)

@@ -1,0 +1,72 @@
+"""Rungs: multi-fidelity on the objective itself.
+
+After each epoch in ``rungs.epochs`` the current model is served (each candidate policy with the
+knobs chosen so far; after the first rung only its winner) on a few thousand sessions of the rung
+seed, paired with that seed's sticky_artist control: the *rung lift*. A trial stops when its rung
+lift stops improving and keeps the weights of its best rung (the per-epoch validation loss does
+not predict the lift).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+
+from sim_bridge.contract.recs import ServingConfig
+
+from search.config import RungConfig
+from search.serving_search import ServingTuner
+
+
+class RungWatcher:
+    """Called after every epoch; measures the rung lift at rung epochs and says when to stop."""
+
+    def __init__(self, cfg: RungConfig, tuner: ServingTuner, data, serving: ServingConfig, device: str = "cpu"):
+        self.cfg, self.tuner, self.data, self.device = cfg, tuner, data, device
+        self.serving = serving  # the best policy at the latest rung (knobs: the base config's)
+        self.lifts: dict[int, float] = {}  # epoch → rung lift
+        self.best_lift, self.best_epoch, self.best_state = -math.inf, 0, None
+        self.seconds = 0.0  # spent measuring rungs
+        self.bad_rungs = 0
+
+    def observe(self, epoch: int, model) -> float | None:
+        """At a rung epoch: the rung lift of ``model`` (also remembered); else None."""
+        if epoch not in self.cfg.epochs:
+            return None
+        t0 = time.perf_counter()
+        # after the first rung only its winner is served: each rung's lists cost more than its simulations
+        policies = [self.serving.policy] if self.lifts else None
+        lists = self.tuner.lists(model, self.data, self.device, self.serving.k, policies)
+        choice = self.tuner.best_policy(lists, self.serving, policies)
+        model.train()  # back to training mode (inference switched it to eval)
+        self.serving, self.lifts[epoch] = choice.serving, choice.lift
+        self.bad_rungs = 0 if choice.lift >= self.best_lift + self.cfg.min_improvement else self.bad_rungs + 1
+        if choice.lift > self.best_lift:
+            self.best_lift, self.best_epoch = choice.lift, epoch
+            self.best_state = copy.deepcopy(model.state_dict())
+        self.seconds += time.perf_counter() - t0
+        return choice.lift
+
+    @property
+    def latest(self) -> float:
+        """The latest rung lift (NaN before the first rung)."""
+        return self.lifts[max(self.lifts)] if self.lifts else math.nan
+
+    def plateaued(self) -> bool:
+        """True after ``patience`` rungs in a row without a ``min_improvement`` gain, or past the last rung."""
+        if not self.lifts:
+            return False
+        return self.bad_rungs >= self.cfg.patience or max(self.lifts) >= self.cfg.epochs[-1]
+
+    def restore_best(self, model) -> None:
+        """Load the weights of the best rung into ``model`` (no-op before the first rung)."""
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+        model.eval()
+
+    def metrics(self) -> dict:
+        """``rung_lift_<epoch>`` per rung, the best rung and the seconds the rungs took."""
+        out = {f"rung_lift_{e}": v for e, v in self.lifts.items()}
+        out.update(rung_best_epoch=self.best_epoch, rung_best_lift=self.best_lift if self.lifts else math.nan,
+                   rung_seconds=self.seconds)
+        return out

@@ -1,0 +1,110 @@
+"""Choosing a trial's serving by simulation: its lists, scored under candidate servings.
+
+A trial's lists are computed once at the longest candidate ``k`` (:class:`Lists`); every
+candidate serving then costs one simulated run on the tuner's seed, paired with that seed's
+sticky_artist control (it needs no training). :meth:`ServingTuner.search` is coordinate descent
+over small grids: first the policy, then each knob the chosen policy reads, one at a time.
+The rungs (:mod:`search.rungs`) use the same tuner on their own seed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from model.infer import item_recommendations, recommend
+from sim_bridge.abtest import paired_lift
+from sim_bridge.contract.files import with_overrides
+from sim_bridge.contract.recs import ServingConfig
+from sim_bridge.policies import knobs_of, needs_item_lists, needs_user_lists, serving_policy
+from sim_bridge.simulator import Simulator
+
+from search.config import ServingSearchConfig
+
+NAN = float("nan")
+
+
+@dataclass
+class Lists:
+    """A model's lists at the longest candidate k; None for a kind no candidate policy needs."""
+
+    user: dict[int, np.ndarray] | None
+    item: dict[int, np.ndarray] | None
+
+    def truncated(self, k: int) -> "Lists":
+        cut = lambda lists: {key: v[:k] for key, v in lists.items()}  # noqa: E731
+        return Lists(None if self.user is None else cut(self.user), None if self.item is None else cut(self.item))
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The serving chosen, its lift (%) on the tuning sessions, and how many servings were tried."""
+
+    serving: ServingConfig
+    lift: float
+    tried: int
+
+
+class ServingTuner:
+    """Scores servings of one trial's lists on one seed's sessions (paired with its control)."""
+
+    def __init__(self, cfg: ServingSearchConfig, simulator: Simulator, control: pd.DataFrame, seed: int):
+        self.cfg, self.sim, self.control, self.seed = cfg, simulator, control, seed
+        self.sessions = len(control)  # one row per session
+
+    def lists(self, model, data, device: str = "cpu", min_k: int = 1, policies: list[str] | None = None) -> Lists:
+        """The model's lists at the longest candidate k (at least ``min_k``), of the kinds
+        ``policies`` (default: the candidate policies) need."""
+        k = max([int(v) for v in self.cfg.knobs.get("k", [])] + [min_k])
+        return model_lists(model, data, k, policies or self.cfg.policies, device)
+
+    def lift(self, serving: ServingConfig, lists: Lists) -> float:
+        """Paired lift (%) of ``serving`` vs sticky_artist on this tuner's sessions."""
+        cut = lists.truncated(serving.k)
+        policy = serving_policy(serving, self.sim.world.catalog, cut.user, cut.item)
+        treatment = self.sim.run(policy, self.sessions, self.seed)
+        return float(paired_lift(self.control, treatment.sessions).effect)
+
+    def best_policy(self, lists: Lists, start: ServingConfig, policies: list[str] | None = None) -> Choice:
+        """Each of ``policies`` (default: the candidates) with ``start``'s knobs; the best."""
+        scored = [(self.lift(s, lists), s) for s in (replace(start, policy=p) for p in policies or self.cfg.policies)]
+        lift, serving = max(scored, key=lambda t: t[0])
+        return Choice(serving, lift, len(scored))
+
+    def search(self, lists: Lists, start: ServingConfig) -> Choice:
+        """Coordinate descent: the policy, then each of its knobs over the grid, one at a time."""
+        best = self.best_policy(lists, start)
+        seen = {_key(best.serving): best.lift}
+        tried = best.tried
+        for knob in knobs_of(best.serving.policy, list(self.cfg.knobs)):
+            for value in self.cfg.knobs[knob]:
+                cand = with_overrides(best.serving, {knob: value})
+                if _key(cand) in seen:
+                    continue
+                lift = seen[_key(cand)] = self.lift(cand, lists)
+                tried += 1
+                if lift > best.lift:
+                    best = Choice(cand, lift, tried)
+        return Choice(best.serving, best.lift, tried)
+
+
+def model_lists(model, data, k: int, policies: list[str], device: str = "cpu") -> Lists:
+    """``model``'s top-``k`` lists: per user when a policy needs them, per track likewise."""
+    user = any(needs_user_lists(p) for p in policies)
+    item = any(needs_item_lists(p) for p in policies)
+    return Lists(recommend(model, data, k=k, device=device) if user else None,
+                 item_recommendations(model, data, k=k, device=device) if item else None)
+
+
+def _key(serving: ServingConfig) -> tuple:
+    return tuple(sorted(vars(serving).items()))
+
+
+def serving_metrics(choice: Choice, prefix: str = "serving") -> dict:
+    """A choice as flat report keys: ``serving/policy``, ``serving/k``, ... and its tuning lift."""
+    out = {f"{prefix}/{k}": v for k, v in vars(choice.serving).items()}
+    out["tuning_lift"] = choice.lift if math.isfinite(choice.lift) else NAN
+    out["serving_tried"] = choice.tried
+    return out

@@ -1,0 +1,78 @@
+"""search.rungs: the rung lift measured after some epochs, the stop rule, the best rung kept."""
+import math
+
+import torch
+
+from sim_bridge.contract.recs import ServingConfig
+
+from search.config import RungConfig, ServingSearchConfig
+from search.rungs import RungWatcher
+from search.serving_search import ServingTuner
+
+
+class ScriptedTuner(ServingTuner):
+    """A real tuner (real lists, real simulator) whose lifts follow a script, to drive the decisions."""
+
+    def __init__(self, trial, lifts):
+        cfg = ServingSearchConfig(policies=["i2i"], knobs={}, sessions=50, seed=1)
+        super().__init__(cfg, trial.simulator, trial.control(50, 1), 1)
+        self.script = list(lifts)
+
+    def lift(self, serving, lists):
+        return self.script.pop(0)
+
+
+def test_rung_lifts_at_rung_epochs_only(tiny_trial):
+    cfg = RungConfig(epochs=[1, 3], sessions=300, seed=9)
+    tuner = ServingTuner(ServingSearchConfig(policies=["indexed", "i2i"], sessions=300, seed=9), tiny_trial.simulator,
+                         tiny_trial.control(300, 9), 9)
+    w = RungWatcher(cfg, tuner, tiny_trial.data, ServingConfig("i2i", k=20))
+    assert math.isnan(w.latest) and not w.plateaued()
+    lift = w.observe(1, tiny_trial.model)
+    assert tiny_trial.model.training  # back in training mode (inference switched it to eval)
+    assert w.observe(2, tiny_trial.model) is None  # not a rung
+    assert w.lifts == {1: lift} and w.latest == lift and w.best_epoch == 1
+    # the measurement is the best policy's paired lift on the rung seed, reproducible exactly
+    lists = tuner.lists(tiny_trial.model, tiny_trial.data, min_k=20)
+    assert lift == max(tuner.lift(ServingConfig(p, k=20), lists) for p in ("indexed", "i2i"))
+    assert w.serving.policy in ("indexed", "i2i")
+    assert w.metrics()["rung_lift_1"] == lift and w.metrics()["rung_seconds"] > 0
+
+
+def test_a_trial_stops_when_its_rung_lift_stops_improving(tiny_trial):
+    cfg = RungConfig(epochs=[1, 2, 3, 4, 5], patience=2, min_improvement=1.0)
+    w = RungWatcher(cfg, ScriptedTuner(tiny_trial, [10.0, 12.0, 12.5, 11.0, 30.0]), tiny_trial.data, ServingConfig("i2i"))
+    stops = []
+    for epoch in range(1, 6):
+        w.observe(epoch, tiny_trial.model)
+        stops.append(w.plateaued())
+    # +2 improves; +0.5 is below min_improvement (1 bad rung); a drop is the 2nd: stop at epoch 4
+    assert stops[:4] == [False, False, False, True]
+    assert w.best_epoch == 5 and w.best_lift == 30.0
+
+
+def test_training_ends_at_the_last_rung(tiny_trial):
+    w = RungWatcher(RungConfig(epochs=[1, 2], patience=5), ScriptedTuner(tiny_trial, [1.0, 5.0]), tiny_trial.data,
+                    ServingConfig("i2i"))
+    w.observe(1, tiny_trial.model)
+    assert not w.plateaued()
+    w.observe(2, tiny_trial.model)
+    assert w.plateaued()
+
+
+def test_the_best_rung_weights_are_restored(tiny_trial):
+    model = tiny_trial.model
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    w = RungWatcher(RungConfig(epochs=[1, 2]), ScriptedTuner(tiny_trial, [20.0, 5.0]), tiny_trial.data,
+                    ServingConfig("i2i"))
+    try:
+        w.observe(1, model)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)  # "another epoch"
+        w.observe(2, model)  # worse: not kept
+        w.restore_best(model)
+        assert all(torch.equal(model.state_dict()[k], saved[k]) for k in saved)
+        assert not model.training
+    finally:
+        model.load_state_dict(saved)

@@ -1,0 +1,43 @@
+"""search.serving_search: a trial's serving chosen by simulation over its lists."""
+import numpy as np
+
+from sim_bridge.contract.recs import ServingConfig
+
+from search.config import ServingSearchConfig
+from search.serving_search import Lists, ServingTuner
+
+
+def tuner_for(trial, cfg: ServingSearchConfig) -> ServingTuner:
+    return ServingTuner(cfg, trial.simulator, trial.control(cfg.sessions, cfg.seed), cfg.seed)
+
+
+def test_the_search_keeps_the_best_serving_it_measured(tiny_trial):
+    cfg = ServingSearchConfig(policies=["indexed", "i2i"], sessions=400, seed=5,
+                              knobs={"k": [5, 20], "like_threshold": [0.3, 0.9], "skip_artists": [0, 2]})
+    tuner = tuner_for(tiny_trial, cfg)
+    lists = tuner.lists(tiny_trial.model, tiny_trial.data)
+    start = ServingConfig("indexed", k=20)
+    first = tuner.best_policy(lists, start)
+    choice = tuner.search(lists, start)
+    assert choice.lift >= first.lift  # coordinate descent starts from the best policy
+    assert choice.lift == tuner.lift(choice.serving, lists)  # same seed, same sessions: exact
+    # the policy, then each knob the chosen policy reads (indexed reads only k)
+    knobs = ["k"] if first.serving.policy == "indexed" else ["k", "like_threshold", "skip_artists"]
+    assert choice.tried <= 2 + sum(len(cfg.knobs[k]) for k in knobs)
+    assert choice.serving.policy == first.serving.policy
+
+
+def test_a_policy_is_tried_only_with_the_knobs_it_reads(tiny_trial):
+    cfg = ServingSearchConfig(policies=["indexed"], sessions=300, seed=6,
+                              knobs={"k": [5, 10], "like_threshold": [0.3, 0.9]})
+    tuner = tuner_for(tiny_trial, cfg)
+    choice = tuner.search(tuner.lists(tiny_trial.model, tiny_trial.data), ServingConfig("indexed", k=10))
+    assert choice.tried == 2  # indexed with k 10 (the start), then k 5; like_threshold is not its knob
+    assert choice.serving.like_threshold == 0.5
+
+
+def test_lists_are_cut_to_each_candidate_k():
+    lists = Lists({1: np.arange(10)}, {2: np.arange(20, 30)})
+    cut = lists.truncated(3)
+    assert cut.user[1].tolist() == [0, 1, 2] and cut.item[2].tolist() == [20, 21, 22]
+    assert Lists(None, {2: np.arange(4)}).truncated(2).user is None
