@@ -1,4 +1,4 @@
-"""``python -m sim_bridge``: world, simulate, analyze, abtest, drive.
+"""``python -m sim_bridge``: world, simulate, logs, analyze, abtest, drive.
 
 The argument parser first, then the work behind each subcommand. Bad input is one line
 (``error: ...``) and exit status 2; outputs are written atomically and never replace a file the
@@ -15,6 +15,7 @@ from pathlib import Path
 EXAMPLES = """examples:
   python -m sim_bridge world --out world/
   python -m sim_bridge simulate --experiment EXP --arms C=sticky_artist,T1=random --sessions 20000 --seed 1 --out logs.parquet
+  python -m sim_bridge logs --config configs/logging_seed_scale.yaml --out seed_scale.parquet
   python -m sim_bridge analyze --logs logs.parquet --experiment EXP
   python -m sim_bridge abtest --control sticky_artist --treatment indexed:recs.json --sessions 8000 --seed 1
   python -m sim_bridge drive --url http://127.0.0.1:5001 --sessions 5000 --concurrency 8 --seed 1
@@ -34,6 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--arms", required=True, help="C=POLICY,T1=POLICY,... (POLICY: name or indexed:RECS.json)")
     _run_args(sim)
     sim.add_argument("--out", required=True, type=Path, help="logs file: .parquet, or JSON lines (.json/.jsonl)")
+    lg = sub.add_parser("logs", help="run a named logging config (configs/logging*.yaml): training logs")
+    _world_arg(lg)
+    lg.add_argument("--config", required=True, type=Path, help="logging YAML: experiment, arms, sessions, seed")
+    lg.add_argument("--max-steps", type=int, default=1000, help="safety cap on steps per session")
+    lg.add_argument("--out", required=True, type=Path, help="logs file: .parquet, or JSON lines (.json/.jsonl)")
     ana = sub.add_parser("analyze", help="the course's A/B table from botify logs (real or simulated)")
     ana.add_argument("--logs", required=True, type=Path, help="logs file or folder of container data.json files")
     ana.add_argument("--experiment", required=True)
@@ -228,4 +234,27 @@ def write_sessions(sessions, path: Path) -> None:
             sessions.to_csv(tmp, index=False)
 
 
-COMMANDS = {"world": world, "simulate": simulate, "analyze": analyze, "abtest": abtest_command, "drive": drive}
+def logs(args: argparse.Namespace) -> int:
+    """A logging config's run, and the figures of its training data (the seed's: docs/seed.md)."""
+    from sim_bridge.abtest import simulate_experiment
+    from sim_bridge.contract.files import load_yaml
+    from sim_bridge.contract.logs import write_logs
+    from sim_bridge.defaults import LoggingConfig
+    from sim_bridge.simulator import result_events
+
+    if args.out.exists():
+        raise ValueError(f"{args.out}: already exists; choose another path (nothing was overwritten)")
+    config = load_yaml(args.config, LoggingConfig)
+    sim = _simulator(args)
+    policies = [_policy(f"{args.config}: arms", p, sim.world) for p in config.arms]
+    result = simulate_experiment(sim, policies, config.experiment, config.sessions, config.seed, record_events=True)
+    events = result_events(result, config.experiment)
+    write_logs(events, args.out)
+    positive = events[events["time"] > 0.8]
+    per_track = positive["track"].value_counts()
+    print(f"wrote {len(events)} events of {config.sessions} sessions ({events['user'].nunique()} users) to "
+          f"{args.out}: {len(positive)} positives (time > 0.8), {int((per_track >= 5).sum())} tracks with >= 5")
+    return 0
+
+
+COMMANDS = {"world": world, "simulate": simulate, "logs": logs, "analyze": analyze, "abtest": abtest_command, "drive": drive}

@@ -26,6 +26,28 @@ def test_simulate_then_analyze(tmp_path, world_dir, capsys):
     assert "mean_time_per_session" in capsys.readouterr().out
 
 
+def test_logs_runs_a_named_logging_config_and_prints_its_training_figures(tmp_path, world_dir, capsys):
+    from sim_bridge.contract.logs import read_logs
+    from sim_bridge.defaults import LoggingConfig, simulate_logs
+
+    config = tmp_path / "logging.yaml"
+    config.write_text("experiment: L\narms: [random, sticky_artist, toppop_catalog]\nsessions: 1500\nseed: 4\n")
+    out = tmp_path / "logs.parquet"
+    assert main(["logs", "--world", world_dir, "--config", str(config), "--out", str(out)]) == 0
+    events = read_logs(out)
+    positives = events[events["time"] > 0.8]
+    per_track = positives["track"].value_counts()
+    assert capsys.readouterr().out.endswith(
+        f"{len(positives)} positives (time > 0.8), {int((per_track >= 5).sum())} tracks with >= 5\n")
+    assert (events["message"] == "last").sum() == 1500 and len(positives) >= 1500  # each first track is one
+    simulate_logs(world_dir, LoggingConfig("L", ["random", "sticky_artist", "toppop_catalog"], 1500, 4),
+                  tmp_path / "same.parquet")  # the config file is the same run as the defaults' logging runs
+    assert read_logs(tmp_path / "same.parquet").equals(events)
+    config.write_text("experiment: L\narms: [nonsense]\nsessions: 10\nseed: 4\n")
+    assert main(["logs", "--world", world_dir, "--config", str(config), "--out", str(tmp_path / "x.parquet")]) == 2
+    assert f"{config}: arms: " in capsys.readouterr().err
+
+
 def test_abtest_writes_the_course_table(tmp_path, world_dir):
     out = tmp_path / "table.csv"
     assert main(["abtest", "--world", world_dir, "--control", "sticky_artist", "--treatment", "random",
