@@ -1,4 +1,4 @@
-"""World generators: v1 and v2, seeded, both writing the course's world format (:mod:`sim_bridge.world`).
+"""World generators: v1, v2 and v3, seeded, all writing the course's world format (:mod:`sim_bridge.world`).
 
 **v1**, the first world, calibrated to the course's three baselines. Hierarchy: genres (Zipf
 shares) → artists (log-normal sizes, one genre each) → tracks. Popularity is log-normal at artist
@@ -41,13 +41,19 @@ by construction:
 
 Each part draws from its own child of ``SeedSequence(seed)``.
 
-Both share the public catalog's layout (:func:`catalog_of`) and the users' listening
-parameters (:func:`users_of`).
+**v3**, v2's hidden truth (same parameters: byte-identical ``tracks.npy`` and ``users.json``,
+the same artists) with a public catalog in the course's exact schema: genre lists of integer
+ids, a standardised float pop (a rank-preserving map of v2's counts), albums, durations and
+Cyrillic names, drawn from one more child stream (:mod:`sim_bridge.course_catalog`).
+
+v1 and v2 share the public catalog's layout (:func:`catalog_of`); all three the users'
+listening parameters (:func:`users_of`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -55,6 +61,7 @@ import pandas as pd
 from sim_bridge.contract import columns as C
 from sim_bridge.contract.catalog import Catalog
 from sim_bridge.contract.files import ConfigError, from_dict, read_yaml
+from sim_bridge.course_catalog import CatalogParams, course_catalog
 from sim_bridge.world import (
     DEFAULT_ARTIST_DISCOUNT_GAMMA,
     DEFAULT_INTEREST_NEIGHBOURS,
@@ -63,8 +70,10 @@ from sim_bridge.world import (
     World,
 )
 
-GENERATORS = ("v1", "v2")
-_STREAMS = ("artists", "popularity", "embedding", "genre", "users", "band")  # v2: one child seed each
+GENERATORS = ("v1", "v2", "v3")
+# one child seed each; v2 never uses "catalog" (v3's public labels). Append, never reorder: spawning
+# more children leaves the first ones as they were, so v2's worlds stay byte-identical.
+_STREAMS = ("artists", "popularity", "embedding", "genre", "users", "band", "catalog")
 
 
 # --------------------------------------------------------------------------- configs
@@ -111,6 +120,7 @@ class WorldGenConfig:
 class WorldGenV2Config:
     """Parameters of a v2 world; ``configs/world_v2.yaml`` documents each one."""
 
+    GENERATOR: ClassVar[str] = "v2"  # what ``generator`` must say (not a field: the cache digest ignores it)
     generator: str = "v2"
     seed: int = 7
     n_tracks: int = 50_000
@@ -141,8 +151,8 @@ class WorldGenV2Config:
     consume_bias_high: float = 10.0
 
     def __post_init__(self) -> None:
-        if self.generator != "v2":
-            raise ValueError(f"generator must be 'v2' for these parameters, got {self.generator!r}")
+        if self.generator != self.GENERATOR:
+            raise ValueError(f"generator must be {self.GENERATOR!r} for these parameters, got {self.generator!r}")
         for name in ("n_tracks", "dim", "n_users", "n_interests", "n_artists", "n_clusters", "n_genres"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -165,8 +175,25 @@ class WorldGenV2Config:
             raise ValueError(f"band_length must be > 0, got {self.band_length}")
 
 
+@dataclass(frozen=True)
+class WorldGenV3Config(CatalogParams, WorldGenV2Config):
+    """Parameters of a v3 world: v2's (its hidden truth) and the public catalog's
+    (:class:`sim_bridge.course_catalog.CatalogParams`); ``configs/world_v3.yaml`` documents them.
+    v2's ``n_genres`` and ``missing_genre_share`` shape only v2's label: v3 ignores them."""
+
+    GENERATOR: ClassVar[str] = "v3"
+    generator: str = "v3"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_catalog_params()
+
+
+_CONFIGS = {"v1": WorldGenConfig, "v2": WorldGenV2Config, "v3": WorldGenV3Config}
+
+
 def load_world_config(path: str | Path):
-    """A world config file → its generator's dataclass (``generator: v1 | v2``; v1 if absent).
+    """A world config file → its generator's dataclass (``generator: v1 | v2 | v3``; v1 if absent).
 
     An optional ``logging:`` section (the world's default logging run) is not the generator's:
     ``sim_bridge.defaults`` reads it."""
@@ -174,7 +201,7 @@ def load_world_config(path: str | Path):
     generator = data.get("generator", "v1")
     if generator not in GENERATORS:
         raise ConfigError(f"{path}: generator: expected one of {', '.join(GENERATORS)}, got {generator!r}")
-    cls = WorldGenConfig if generator == "v1" else WorldGenV2Config
+    cls = _CONFIGS[generator]
     try:
         return from_dict(cls, data)
     except ConfigError as exc:
@@ -182,7 +209,9 @@ def load_world_config(path: str | Path):
 
 
 def build_world(cfg) -> World:
-    """Generate the world of a v1 or v2 config."""
+    """Generate the world of a v1, v2 or v3 config."""
+    if isinstance(cfg, WorldGenV3Config):
+        return generate_world_v3(cfg)
     return generate_world_v2(cfg) if isinstance(cfg, WorldGenV2Config) else generate_world(cfg)
 
 
@@ -286,8 +315,19 @@ def users_of(rng: np.random.Generator, interests: np.ndarray, consume_bias_high:
 # --------------------------------------------------------------------------- v2
 
 
-def generate_world_v2(cfg: WorldGenV2Config) -> World:
-    """Generate a v2 world; the same config (seed included) gives the same arrays."""
+class HiddenV2(NamedTuple):
+    """A v2 world's hidden truth and the structure its public labels are made from."""
+
+    track_artist: np.ndarray  # sorted artist code of each track
+    artist_cluster: np.ndarray  # latent taste cluster of each artist
+    pop: np.ndarray  # integer popularity (play count) of each track
+    embeddings: np.ndarray
+    users: Users
+    rng: dict  # the streams by name (those of the labels not drawn from yet)
+
+
+def hidden_v2(cfg: WorldGenV2Config) -> HiddenV2:
+    """v2's hidden truth: each part from its own stream, so the labels never move it."""
     rng = dict(zip(_STREAMS, (np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(len(_STREAMS)))))
     track_artist = artist_of_tracks(cfg, rng["artists"])
     shares = 1.0 / np.arange(1, cfg.n_clusters + 1) ** cfg.cluster_zipf
@@ -296,9 +336,22 @@ def generate_world_v2(cfg: WorldGenV2Config) -> World:
     pop = _popularity_v2(cfg, rng["popularity"], track_artist, xi)
     embeddings = _embeddings_v2(cfg, rng["embedding"], artist_cluster[track_artist], track_artist, xi)
     embeddings += popularity_band(cfg, rng["band"], pop)
-    genre = _genre_labels(cfg, rng["genre"], artist_cluster, track_artist)
     users = _users_v2(cfg, rng["users"], artist_cluster[track_artist])
-    return World(catalog_of(track_artist, genre, pop), embeddings, users)
+    return HiddenV2(track_artist, artist_cluster, pop, embeddings, users, rng)
+
+
+def generate_world_v2(cfg: WorldGenV2Config) -> World:
+    """Generate a v2 world; the same config (seed included) gives the same arrays."""
+    h = hidden_v2(cfg)
+    genre = _genre_labels(cfg, h.rng["genre"], h.artist_cluster, h.track_artist)
+    return World(catalog_of(h.track_artist, genre, h.pop), h.embeddings, h.users)
+
+
+def generate_world_v3(cfg: WorldGenV3Config) -> World:
+    """Generate a v3 world: v2's hidden truth, the public catalog in the course's schema."""
+    h = hidden_v2(cfg)
+    catalog = course_catalog(cfg, cfg.genre_noise, h.rng["catalog"], h.track_artist, h.artist_cluster, h.pop)
+    return World(catalog, h.embeddings, h.users)
 
 
 def artist_of_tracks(cfg: WorldGenV2Config, rng: np.random.Generator) -> np.ndarray:
