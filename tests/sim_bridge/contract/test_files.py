@@ -128,10 +128,10 @@ def test_extends_must_name_a_file(tmp_path):
         read_yaml(write(tmp_path / "a.yaml", "extends: [b.yaml]\n"))
 
 
-def test_the_built_in_world_is_world_v2_and_keeps_its_cache_folder():
-    assert "extends: world_v2.yaml" in (CONFIG_DIR / "world.yaml").read_text()
-    world, v2 = load_world_config(CONFIG_DIR / "world.yaml"), load_world_config(CONFIG_DIR / "world_v2.yaml")
-    assert world == v2 and _digest(world) == _digest(v2)
+def test_the_built_in_world_is_world_v3_with_v2s_logging_run():
+    assert "extends: world_v3.yaml" in (CONFIG_DIR / "world.yaml").read_text()
+    world, v3 = load_world_config(CONFIG_DIR / "world.yaml"), load_world_config(CONFIG_DIR / "world_v3.yaml")
+    assert world == v3 and _digest(world) == _digest(v3)
     assert read_yaml(CONFIG_DIR / "world.yaml")["logging"] == read_yaml(CONFIG_DIR / "world_v2.yaml")["logging"]
 
 
