@@ -196,3 +196,13 @@ def test_catalog_is_fast():
     start = time.perf_counter()
     course_catalog(V3, 0.35, np.random.default_rng(2), track_artist, cluster, np.arange(50_000))
     assert time.perf_counter() - start < 5.0  # ≈0.5 s alone; the machine is shared
+
+
+def test_default_logging_run_logs_the_same_events_as_on_v2(tmp_path, folders):
+    # catalog pop keeps v2's order (toppop_catalog), the artists and embeddings are v2's
+    from sim_bridge.defaults import logging_config, simulate_logs_of
+
+    config = dataclasses.replace(logging_config(CONFIG_DIR / "world_v3.yaml"), sessions=600)
+    for name in ("v2", "v3"):
+        simulate_logs_of(load_world(folders / name), config, tmp_path / f"{name}.parquet")
+    assert pd.read_parquet(tmp_path / "v2.parquet").equals(pd.read_parquet(tmp_path / "v3.parquet"))
