@@ -55,10 +55,16 @@ def component_embeddings(cfg: WorldGenV2Config) -> dict[str, np.ndarray]:
             for name, key in COMPONENTS.items()}
 
 
+def _pop_z(pop: np.ndarray) -> np.ndarray:
+    """Standardised popularity: of the log play counts (v1, v2 catalogs), or of the course's
+    standardised pop as given (v3 catalogs, where most values are negative)."""
+    return standard_log_pop(pop) if pop.min() > 0 else (pop - pop.mean()) / pop.std()
+
+
 def anatomy(world, parts: dict[str, np.ndarray], lists: dict[int, np.ndarray]) -> dict[str, float]:
     """The averages of the module doc over every (user with a list, interest) pair."""
     users, emb = world.users, world.embeddings.astype(np.float64)
-    z = standard_log_pop(world.catalog.pop)
+    z = _pop_z(world.catalog.pop)
     sums: dict[str, float] = {}
     pairs = 0
     for user, tracks in lists.items():
