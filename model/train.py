@@ -50,7 +50,8 @@ from model.dssm import DSSM, build_model, count_parameters, resolve_device
 from model.features import TrainingData, build_training_data, mask_history
 from model.infer import item_embeddings, recommend, write_item_embeddings
 
-__all__ = ["TrainConfig", "TrainResult", "EarlyStopping", "lr_schedulers", "train", "resolve_device", "evaluate"]
+__all__ = ["TrainConfig", "TrainResult", "STOP_EARLY", "STOP_MAX_EPOCHS", "STOP_CALLBACK", "EarlyStopping",
+           "lr_schedulers", "train", "resolve_device", "evaluate"]
 
 
 class EarlyStopping:
@@ -78,6 +79,13 @@ def lr_schedulers(opts: list[torch.optim.Optimizer], tc: TrainConfig) -> list[Re
             for opt in opts]
 
 
+# Why training ended (``TrainResult.stop_reason``). An ``after_epoch`` callback names its own reason
+# (the search's rungs return "rung_plateau"); these two the loop decides by itself.
+STOP_EARLY = "early_stopping"  # val loss: `patience` epochs in a row without beating the best by `min_delta`
+STOP_MAX_EPOCHS = "max_epochs"  # ran to train.max_epochs (whatever else fired at that same epoch)
+STOP_CALLBACK = "after_epoch"  # an after_epoch callback that returned True rather than a reason
+
+
 @dataclass
 class TrainResult:
     """The best model (weights of the lowest-val-loss epoch) and the run's record."""
@@ -89,7 +97,12 @@ class TrainResult:
     epochs: int = 0
     seconds: float = 0.0
     device: str = "cpu"
-    stopped_early: bool = False
+    stop_reason: str = STOP_MAX_EPOCHS  # STOP_EARLY, STOP_MAX_EPOCHS or an after_epoch callback's reason
+
+    @property
+    def stopped_early(self) -> bool:
+        """Ended before ``train.max_epochs`` (by early stopping or an ``after_epoch`` callback)."""
+        return self.stop_reason != STOP_MAX_EPOCHS
 
 
 class _Batches:
@@ -195,11 +208,15 @@ def evaluate(model: DSSM, batches: _Batches, triplets: torch.Tensor, batch_size:
 
 
 def train(cfg: ExperimentConfig, data: TrainingData, on_epoch: Callable[[dict], None] | None = None,
-          device: str = "auto", after_epoch: Callable[[dict, DSSM], bool] | None = None) -> TrainResult:
+          device: str = "auto", after_epoch: Callable[[dict, DSSM], bool | str | None] | None = None) -> TrainResult:
     """Train a DSSM on ``data``; ``on_epoch`` gets {epoch, train_loss, val_loss, lr, seconds}.
 
     ``after_epoch(row, model)`` (the search's rungs) may look at the model after each epoch; when
-    it returns True training stops there (``stopped_early``). Exceptions from either callback
+    it returns a reason (a non-empty string, e.g. ``"rung_plateau"``) or True, training stops
+    there. Early stopping on the validation loss (``train.patience``, ``train.min_delta``) is
+    consulted after it, with or without a callback. ``stop_reason`` records which ended training:
+    the callback's reason (``STOP_CALLBACK`` for a bare True), ``STOP_EARLY``, or ``STOP_MAX_EPOCHS``
+    — also when something else fired at the last epoch anyway. Exceptions from either callback
     propagate (the search uses that to stop a trial). A NaN or infinite loss raises
     ``FloatingPointError``. Deterministic on CPU for a given ``train.seed``.
     """
@@ -234,11 +251,13 @@ def train(cfg: ExperimentConfig, data: TrainingData, on_epoch: Callable[[dict], 
         if on_epoch is not None:
             on_epoch(dict(row))
         result.epochs = epoch
-        if after_epoch is not None and after_epoch(dict(row), model):
-            result.stopped_early = epoch < tc.max_epochs
-            break
-        if stopper.step(val_loss):
-            result.stopped_early = epoch < tc.max_epochs
+        said = after_epoch(dict(row), model) if after_epoch is not None else None
+        if said:  # the callback's reason (the stopper is not stepped: training ends here anyway)
+            reason = said if isinstance(said, str) else STOP_CALLBACK
+        else:
+            reason = STOP_EARLY if stopper.step(val_loss) else None
+        if reason:
+            result.stop_reason = reason if epoch < tc.max_epochs else STOP_MAX_EPOCHS
             break
         for sched in scheds:
             sched.step(val_loss)
@@ -325,7 +344,7 @@ def run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
     metrics = {
         "variant": args.variant, "parameters": count_parameters(result.model),
         "best_val_loss": result.best_val_loss, "best_epoch": result.best_epoch, "epochs": result.epochs,
-        "stopped_early": result.stopped_early, "train_seconds": result.seconds,
+        "stopped_early": result.stopped_early, "stop_reason": result.stop_reason, "train_seconds": result.seconds,
         "data_seconds": t_data, "recommend_seconds": time.perf_counter() - t1, "device": result.device,
         "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test),
         "n_items": data.n_items, "n_users": len(data.user_ids), "history": result.history,

@@ -54,9 +54,17 @@ class RungWatcher:
 
     def plateaued(self) -> bool:
         """True after ``patience`` rungs in a row without a ``min_improvement`` gain, or past the last rung."""
+        return self.stop_reason() is not None
+
+    def stop_reason(self) -> str | None:
+        """Why the trial should stop now: ``"rung_plateau"`` (``patience`` rungs without a
+        ``min_improvement`` gain), ``"max_epochs"`` (the last rung reached: the rungs' own end of
+        training), else None."""
         if not self.lifts:
-            return False
-        return self.bad_rungs >= self.cfg.patience or max(self.lifts) >= self.cfg.epochs[-1]
+            return None
+        if self.bad_rungs >= self.cfg.patience:
+            return "rung_plateau"
+        return "max_epochs" if max(self.lifts) >= self.cfg.epochs[-1] else None
 
     def restore_best(self, model) -> None:
         """Load the weights of the best rung into ``model`` (no-op before the first rung)."""

@@ -173,11 +173,12 @@ def _watcher(setup: TrialSetup, simulator, rung_control, data, cfg, device) -> R
 
 
 def _rung_hook(watcher: RungWatcher, report_epoch: Callable[..., None]):
-    """After each epoch: measure a rung (at rung epochs), report, say whether to stop."""
-    def hook(row: dict, model) -> bool:
+    """After each epoch: measure a rung (at rung epochs), report, say whether to stop and why
+    (``model.train`` then consults val-loss early stopping when the rungs say go on)."""
+    def hook(row: dict, model) -> str | None:
         watcher.observe(int(row["epoch"]), model)
         report_epoch(row, rung_lift=watcher.best_lift if watcher.lifts else NAN)
-        return watcher.plateaued()
+        return watcher.stop_reason()
     return hook
 
 
@@ -188,6 +189,7 @@ def _training_metrics(result) -> dict:
         "epoch": int(result.epochs),
         "train_seconds": float(result.seconds),
         "stopped_early": bool(result.stopped_early),
+        "stop_reason": str(result.stop_reason),  # rung_plateau | early_stopping | max_epochs
         "device": str(result.device),
         "final": True,
     }

@@ -9,7 +9,8 @@ from sim_bridge.contract.files import with_overrides
 from model.config import load_experiment_config, read_variants
 from model.infer import recommend
 from model.config import TrainConfig
-from model.train import EarlyStopping, grouped_permutation, lr_schedulers, positive_runs, train
+from model.train import (STOP_CALLBACK, STOP_EARLY, STOP_MAX_EPOCHS, EarlyStopping, grouped_permutation, lr_schedulers,
+                         positive_runs, train)
 from tests.model.conftest import REPO, TRAIN_YAML
 
 VARIANTS = list(read_variants(REPO / "configs" / "seed_variants.yaml")[1])
@@ -92,7 +93,39 @@ def test_early_stop_on_plateau(data, tiny_cfg):
     # lr so small nothing improves by min_delta 0.5 → stop after `patience` epochs
     cfg = with_overrides(tiny_cfg, {"train.max_epochs": 20, "train.patience": 2, "train.min_delta": 0.5})
     res = train(cfg, data, device="cpu")
-    assert res.epochs == 3 and res.stopped_early
+    assert res.epochs == 3 and res.stopped_early and res.stop_reason == STOP_EARLY == "early_stopping"
+
+
+def test_stop_reason_max_epochs_when_it_runs_out(data, tiny_cfg):
+    cfg = with_overrides(tiny_cfg, {"train.max_epochs": 2, "train.patience": 10, "train.min_delta": 0.0})
+    res = train(cfg, data, device="cpu")
+    assert res.epochs == 2 and res.stop_reason == STOP_MAX_EPOCHS == "max_epochs" and not res.stopped_early
+    # a large min_delta makes every epoch after the first a bad one; patience 1 stops at epoch 2,
+    # which is also the last: nothing was cut short, so the reason is max_epochs
+    cfg = with_overrides(tiny_cfg, {"train.max_epochs": 2, "train.patience": 1, "train.min_delta": 0.5})
+    assert train(cfg, data, device="cpu").stop_reason == "max_epochs"
+
+
+def test_an_after_epoch_reason_ends_training_and_is_recorded(data, tiny_cfg):
+    cfg = with_overrides(tiny_cfg, {"train.max_epochs": 5, "train.patience": 10})
+    seen = []
+
+    def plateau_at_2(row, model):
+        seen.append(row["epoch"])
+        return "rung_plateau" if row["epoch"] == 2 else None
+
+    res = train(cfg, data, device="cpu", after_epoch=plateau_at_2)
+    assert seen == [1, 2] and res.epochs == 2 and res.stop_reason == "rung_plateau" and res.stopped_early
+    res = train(cfg, data, device="cpu", after_epoch=lambda row, model: row["epoch"] == 3)  # a bare True
+    assert res.epochs == 3 and res.stop_reason == STOP_CALLBACK
+
+
+def test_early_stopping_is_consulted_alongside_an_after_epoch_callback(data, tiny_cfg):
+    # the callback (the search's rungs) never says stop; val-loss early stopping still ends training
+    cfg = with_overrides(tiny_cfg, {"train.max_epochs": 20, "train.patience": 2, "train.min_delta": 0.5})
+    calls = []
+    res = train(cfg, data, device="cpu", after_epoch=lambda row, model: calls.append(row["epoch"]))
+    assert calls == [1, 2, 3] and res.epochs == 3 and res.stop_reason == "early_stopping"
 
 
 def test_same_seed_same_recs_other_seed_differs(data, tiny_cfg):

@@ -76,3 +76,43 @@ def test_the_best_rung_weights_are_restored(tiny_trial):
         assert not model.training
     finally:
         model.load_state_dict(saved)
+
+
+def test_stop_reasons_of_the_watcher(tiny_trial):
+    w = RungWatcher(RungConfig(epochs=[1, 2, 3], patience=1), ScriptedTuner(tiny_trial, [10.0, 10.5, 30.0]),
+                    tiny_trial.data, ServingConfig("i2i"))
+    assert w.stop_reason() is None
+    w.observe(1, tiny_trial.model)
+    assert w.stop_reason() is None
+    w.observe(2, tiny_trial.model)  # +0.5 < min_improvement 1.0: one bad rung = patience
+    assert w.stop_reason() == "rung_plateau" and w.plateaued()
+    last = RungWatcher(RungConfig(epochs=[1, 2], patience=5), ScriptedTuner(tiny_trial, [1.0, 5.0]), tiny_trial.data,
+                       ServingConfig("i2i"))
+    last.observe(1, tiny_trial.model)
+    last.observe(2, tiny_trial.model)
+    assert last.stop_reason() == "max_epochs"  # the last rung ends training: nothing plateaued
+
+
+def _trained(tiny_trial, overrides, script, rungs):
+    from sim_bridge.contract.files import with_overrides
+
+    from model.train import train
+    from search.trial import _rung_hook
+
+    cfg = with_overrides(tiny_trial.cfg, overrides)
+    w = RungWatcher(rungs, ScriptedTuner(tiny_trial, script), tiny_trial.data, ServingConfig("i2i"))
+    return train(cfg, tiny_trial.data, device="cpu", after_epoch=_rung_hook(w, lambda row, rung_lift=math.nan: None))
+
+
+def test_a_rung_plateau_ends_training_with_its_reason(tiny_trial):
+    res = _trained(tiny_trial, {"train.max_epochs": 4, "train.patience": 10},
+                   [10.0, 10.5], RungConfig(epochs=[1, 2, 3, 4], patience=1))
+    assert res.epochs == 2 and res.stop_reason == "rung_plateau"
+
+
+def test_val_loss_early_stopping_ends_a_trial_between_rungs(tiny_trial):
+    # rungs at 1 and 4 keep improving, but no epoch beats the best val loss by min_delta 0.5: patience 2
+    # ends training at epoch 3, before the rung at 4 is measured
+    res = _trained(tiny_trial, {"train.max_epochs": 4, "train.patience": 2, "train.min_delta": 0.5},
+                   [10.0, 50.0], RungConfig(epochs=[1, 4], patience=1))
+    assert res.epochs == 3 and res.stop_reason == "early_stopping"
