@@ -6,6 +6,7 @@ Every command goes through this module: ``search.run`` (writes it), ``search.con
     search_run.json     the run's settings (absolute paths to config, world, logs; ``started_at``)
     tuner.pkl, experiment_state-*.json, search_gen_state-*.json   Tune's own state
     optuna.journal      the Optuna study
+    asha_stopped.txt    ids of the trials ASHA stopped, one a line (written by the scheduler)
     <trial folders>     result.json, progress.csv, TensorBoard events, the final checkpoint
     trials.parquet      one row per trial (below)
     summary.md          counts and the top-10 table
@@ -13,11 +14,18 @@ Every command goes through this module: ``search.run`` (writes it), ``search.con
     confirm/, report/   written by search.confirm and search.report
 
 ``trials.parquet``: ``trial_id``, ``status`` (finished | stopped | errored | running | pending),
-``duration_s``, ``config/<dotted key>`` for every sampled key, every metric of the trial's last
+``stop_reason`` (below), ``duration_s``, ``config/<dotted key>`` for every sampled key, every metric of the trial's last
 report (with ``rung_lift_<epoch>`` per rung and the chosen ``serving/<knob>``; ``timestamp``: when
 it last reported, Unix seconds), ``checkpoint`` (its final checkpoint folder, if any) and ``path``.
 "stopped": the scheduler (ASHA) stopped it before its final report. "running"/"pending" after the
 run ended: it was interrupted (Ctrl-C, killed driver); ``--resume`` reruns it.
+
+``stop_reason``, why a trial ended: from a finished trial's own final report (the training loop
+knows) ``rung_plateau`` (its rung lift stopped improving), ``early_stopping`` (its validation loss
+did not beat the best by ``train.min_delta`` for ``train.patience`` epochs) or ``max_epochs`` (it
+ran to ``train.max_epochs`` or the last rung); from the driver ``asha`` (listed in
+``asha_stopped.txt``) and ``error``. None for a trial that is still running or pending, or that
+``--time-budget-s`` ended (stopped, but not by ASHA).
 
 A trial's checkpoint (written by the trainable, persisted by Tune)::
 
@@ -68,6 +76,8 @@ TRIALS_FILE = "trials.parquet"
 SUMMARY_FILE = "summary.md"
 BEST_DIR = "best"
 JOURNAL_FILE = "optuna.journal"  # the Optuna study of a run
+ASHA_STOPS_FILE = "asha_stopped.txt"  # trial ids ASHA stopped (search.searcher.RecordingASHA)
+STOP_REASONS = ("rung_plateau", "asha", "early_stopping", "max_epochs", "error")
 MODEL_FILE = "model.pt"
 RECS_FILE = "recommendations.npz"
 ITEM_RECS_FILE = "item_recommendations.npz"
@@ -78,11 +88,11 @@ ITEM_RECS_JSON = "item_recommendations.json"
 SOURCE_FILE = "source.json"  # an export's origin: experiment, trial, the run's world/logs/config
 METRICS = ("val_loss", "val_loss_rel", "train_loss", "epoch", "time_per_session", "control_time_per_session",
            "lift_vs_sticky", "lift_lower", "lift_upper", "lift_significant", "score",
-           "truncated_share", "train_seconds", "stopped_early", "device", "final", "training_iteration",
+           "truncated_share", "train_seconds", "stopped_early", "stop_reason", "device", "final", "training_iteration",
            "rung_lift", "rung_best_epoch", "rung_best_lift", "rung_seconds", "tuning_lift", "serving_tried",
            "timestamp")
 PREFIXES = ("rung_lift_", "serving/")  # per-rung lifts and the serving a trial chose
-COLUMNS = ("trial_id", "status", "duration_s")  # present even when there are no trials
+COLUMNS = ("trial_id", "status", "stop_reason", "duration_s")  # present even when there are no trials
 
 
 # ---------------------------------------------------------------- search_run.json
@@ -153,7 +163,8 @@ def trials_frame(exp_dir: str | Path) -> pd.DataFrame:
         analysis = ExperimentAnalysis(str(exp_dir))
     except (ValueError, OSError, KeyError, EOFError) as exc:
         raise SearchError(f"{exp_dir}: Tune's experiment state is unreadable ({exc})") from None
-    rows = [_row(t) for t in analysis.trials]
+    stopped = asha_stopped(exp_dir)
+    rows = [_row(t, stopped) for t in analysis.trials]
     frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(COLUMNS))
     return frame.sort_values("trial_id", ignore_index=True)
 
@@ -208,14 +219,31 @@ def first_error(frame: pd.DataFrame) -> str:
     return ""
 
 
-def _row(trial) -> dict:
+def asha_stopped(exp_dir: str | Path) -> set[str]:
+    """The ids of the trials ASHA stopped (``asha_stopped.txt``; empty when there is none)."""
+    path = Path(exp_dir) / ASHA_STOPS_FILE
+    return set(path.read_text().split()) if path.is_file() else set()
+
+
+def stop_reason(status: str, last: dict, asha: bool) -> str | None:
+    """Why a trial ended (see the module doc): ``status`` as in trials.parquet, ``last`` its last
+    result, ``asha`` whether ASHA stopped it."""
+    if status == "errored":
+        return "error"
+    if status == "finished":
+        return last.get("stop_reason")  # None for a trial of a run made before stop reasons
+    return "asha" if status == "stopped" and asha else None
+
+
+def _row(trial, asha: set[str] = frozenset()) -> dict:
     last = trial.last_result or {}
     status = {"ERROR": "errored", "RUNNING": "running", "PAUSED": "running", "PENDING": "pending"}.get(trial.status)
     if status is None:
         status = "finished" if last.get("final") else "stopped"
-    row = {"trial_id": trial.trial_id, "status": status, "duration_s": float(last.get("time_total_s", 0.0))}
+    row = {"trial_id": trial.trial_id, "status": status, "stop_reason": stop_reason(status, last, trial.trial_id in asha),
+           "duration_s": float(last.get("time_total_s", 0.0))}
     row.update({f"config/{k}": v for k, v in sorted(trial.config.items())})
-    row.update({k: last.get(k) for k in METRICS})
+    row.update({k: last.get(k) for k in METRICS if k != "stop_reason"})
     row.update({k: v for k, v in sorted(last.items()) if k.startswith(PREFIXES)})
     ckpt = trial.checkpoint
     row["checkpoint"] = ckpt.path if (ckpt is not None and last.get("final")) else None
@@ -259,28 +287,88 @@ def pareto_mask(loss: np.ndarray, time: np.ndarray) -> np.ndarray:
     return ~(better_or_eq & strictly).any(axis=1)
 
 
+# The progress columns, shared by the status table search.run prints and summary.md's top 10.
+PROGRESS_COLUMNS = ("trial", "state", "epochs", "rung_lift", "lift_vs_sticky [95% CI]", "serving", "val_loss",
+                    "stop_reason")
+
+
+def fmt(value, digits: int = 3) -> str:
+    """A number as ``:.{digits}g`` (a weight decay of 1e-6 reads ``1e-06``, not ``0.0000``); NaN
+    and None as ``-``; anything else as text."""
+    if value is None or (isinstance(value, (float, np.floating)) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating, int, np.integer)):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def lift_text(lift, lower, upper) -> str:
+    """``+95.3 [+90.1, +100.2]`` (%; ``-`` before the final report)."""
+    if not all(isinstance(v, (int, float, np.number)) and math.isfinite(v) for v in (lift, lower, upper)):
+        return "-"
+    return f"{lift:+.1f} [{lower:+.1f}, {upper:+.1f}]"
+
+
+def serving_text(result) -> str:
+    """The serving a trial chose: its policy and the knobs that policy reads (``i2i k=200 like=0.5
+    skip=1``); ``-`` before the trial chose one. ``result``: a report or a trials.parquet row."""
+    from sim_bridge.policies import POLICY_KNOBS
+
+    policy = result.get("serving/policy")
+    if not isinstance(policy, str) or not policy:
+        return "-"
+    short = {"like_threshold": "like", "skip_artists": "skip"}
+    knobs = POLICY_KNOBS.get(policy, ("k", "like_threshold", "skip_artists"))
+    parts = [f"{short.get(k, k)}={fmt(result.get(f'serving/{k}'))}" for k in knobs if result.get(f"serving/{k}") is not None]
+    return " ".join([policy, *parts])
+
+
+def progress_cells(trial_id: str, state: str, result) -> list[str]:
+    """One trial's cells under :data:`PROGRESS_COLUMNS`; ``result`` its last report or its
+    trials.parquet row (``stop_reason`` read from it)."""
+    epochs = result.get("epoch")
+    return [str(trial_id), state, fmt(epochs), fmt(result.get("rung_lift"), 4),
+            lift_text(result.get("lift_vs_sticky"), result.get("lift_lower"), result.get("lift_upper")),
+            serving_text(result), fmt(result.get("val_loss"), 4), fmt(result.get("stop_reason"))]
+
+
+def reason_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Trials per stop reason, in :data:`STOP_REASONS` order (reasons with no trial left out)."""
+    if "stop_reason" not in frame or frame.empty:
+        return {}
+    counts = frame["stop_reason"].dropna().value_counts().to_dict()
+    return {r: int(counts[r]) for r in (*STOP_REASONS, *sorted(set(counts) - set(STOP_REASONS))) if r in counts}
+
+
 def write_summary(frame: pd.DataFrame, obj: Objective, exp_dir: str | Path, header: str = "") -> Path:
-    """``summary.md``: counts and the top-10 table (the Pareto front marked in multi mode)."""
+    """``summary.md``: counts (by status and by stop reason) and the top-10 table: the progress
+    columns of the status table, then score, time per session, duration and the sampled values
+    (the Pareto front marked in multi mode)."""
     best = ranked(frame, obj).head(10)
     counts = frame["status"].value_counts().to_dict() if "status" in frame and not frame.empty else {}
-    cols = ["trial_id", "score", "lift_vs_sticky", "lift_lower", "lift_upper", "time_per_session",
-            "val_loss", "epoch", "duration_s"] + (["pareto"] if obj.multi else [])
-    cols += [c for c in best.columns if c.startswith("config/")]
+    reasons = reason_counts(frame)
     lines = ["# Search summary\n", header, f"Objective: `{obj.metric}` ({obj.mode}). "
-             f"Trials: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}.\n"]
-    lines.append(_markdown(best[[c for c in cols if c in best.columns]]) if not best.empty else "No finished trials.")
+             f"Trials: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}.\n",
+             "Stop reasons: " + (", ".join(f"{v} {k}" for k, v in reasons.items()) or "none recorded") + ".\n"]
+    lines.append(_summary_table(best, obj) if not best.empty else "No finished trials.")
     path = Path(exp_dir) / SUMMARY_FILE
     atomic_write_text(path, "\n".join(lines) + "\n")
     return path
 
 
-def _markdown(frame: pd.DataFrame) -> str:
-    def cell(v):
-        return f"{v:.4g}" if isinstance(v, float) and math.isfinite(v) else str(v)
-    head = "| " + " | ".join(c.removeprefix("config/") for c in frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
+def _summary_table(best: pd.DataFrame, obj: Objective) -> str:
+    extra = ["score", "time_per_session", "duration_s"] + (["pareto"] if obj.multi else [])
+    extra = [c for c in extra if c in best.columns]
+    config = [c for c in best.columns if c.startswith("config/")]
+    head = [*PROGRESS_COLUMNS, *extra, *(c.removeprefix("config/") for c in config)]
+    body = []
+    for _, row in best.iterrows():
+        cells = progress_cells(row["trial_id"], str(row["status"]), row)
+        cells += [fmt(row[c], 4) for c in extra] + [fmt(row[c]) for c in config]
+        body.append("| " + " | ".join(cells) + " |")
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *body])
 
 
 def export_source(exp_dir: str | Path, settings: dict, row: pd.Series) -> dict:

@@ -3,7 +3,8 @@
 Writes ``report.md`` with PNG plots beside it and a self-contained ``report.html`` (images as
 base64 data URIs, inline CSS, no scripts) to ``--out`` (default ``EXPERIMENT_DIR/report/``):
 optimization history, the time to target (best lift so far vs wall clock, stopped trials
-marked), how well the rung lifts predicted the final lift (Spearman per rung), Optuna's
+marked), why the trials ended (counts per ``stop_reason``), how well the rung lifts predicted the
+final lift (Spearman per rung), Optuna's
 parameter importances (with a warning when there are too few trials for them to mean much), parallel coordinates, validation loss vs
 lift (the Pareto front in ``multi`` mode), a forest plot of A/B effects on mean time per session
 (``confirm/confirm.csv`` of ``search.confirm`` plus each ``--ab-table`` in the same columns, e.g.
@@ -32,7 +33,7 @@ from search.plots import render_html
 
 AB_COLUMNS = ("model", "metric", "effect", "upper", "lower", "significant")
 AB_METRIC = "mean_time_per_session"
-TOP_COLUMNS = ["trial_id", "score", "lift_vs_sticky", "lift_lower", "lift_upper", "time_per_session",
+TOP_COLUMNS = ["trial_id", "stop_reason", "score", "lift_vs_sticky", "lift_lower", "lift_upper", "time_per_session",
                "val_loss", "epoch", "duration_s"]
 
 
@@ -236,6 +237,31 @@ def rung_section(frame: pd.DataFrame) -> Section:
     return s
 
 
+def stop_section(frame: pd.DataFrame) -> Section:
+    """Counts per stop reason (``trials.parquet``'s ``stop_reason``), with the epochs trained and
+    the trial time each reason accounts for."""
+    s = Section("Why trials ended", [])
+    if "stop_reason" not in frame or frame["stop_reason"].isna().all():
+        s.notes.append("No stop reasons recorded (a run made before `stop_reason` existed).")
+        return s
+    reasons = experiment.reason_counts(frame)
+    rows = []
+    for reason, n in reasons.items():
+        part = frame[frame["stop_reason"] == reason]
+        epochs = part["epoch"].astype(float) if "epoch" in part else pd.Series(dtype=float)
+        rows.append({"stop_reason": reason, "trials": n,
+                     "mean epochs": float(epochs.mean()) if epochs.notna().any() else math.nan,
+                     "trial time (min)": float(part["duration_s"].astype(float).sum()) / 60})
+    missing = int(frame["stop_reason"].isna().sum())
+    s.notes.append("`rung_plateau`: the rung lift stopped improving; `early_stopping`: the validation loss did "
+                   "not beat its best by `train.min_delta` for `train.patience` epochs; `max_epochs`: trained to "
+                   "the end (or the last rung); `asha`: ASHA stopped it at a rung; `error`: it raised."
+                   + (f" {missing} trials without a reason (running, pending, or ended by the time budget)."
+                      if missing else ""))
+    s.table = pd.DataFrame(rows)
+    return s
+
+
 def importance_section(done: pd.DataFrame, obj: Objective, dists: dict, out: Path) -> Section:
     s = Section("Parameter importances", [])
     keys = varying(done, dists)
@@ -264,6 +290,10 @@ def importance_section(done: pd.DataFrame, obj: Objective, dists: dict, out: Pat
     if table:
         plots.importances(table, out / "importances.png")
         s.image = "importances.png"
+        # the same numbers as text, every varying key (train.min_delta among them) side by side
+        s.table = pd.DataFrame({"parameter": keys, **{f"importance ({m})": [imp.get(k, math.nan) for k in keys]
+                                                       for m, imp in table.items()}})
+        s.table = s.table.sort_values(s.table.columns[1], ascending=False, ignore_index=True)
         s.notes.insert(0, f"PED-ANOVA (Optuna's default evaluator) over {len(done)} finished trials; the Optuna study is rebuilt "
                           "from `trials.parquet` with the search space's distributions.")
         if len(done) < MIN_TRIALS_PER_PARAM * len(keys):
@@ -417,7 +447,8 @@ def _write_report(exp_dir: Path, out: Path, frame: pd.DataFrame, settings: dict,
              f"(`{obj.metric}`, {obj.mode}){'; smoke test' if settings.get('smoke_test') else ''}.",
              "", f"Trials: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}."
              + (f" Best: `{best_id}`." if best_id else ""), *notes]
-    sections = [history_section(done, obj, out), time_section(frame, settings, out), rung_section(frame),
+    sections = [history_section(done, obj, out), time_section(frame, settings, out), stop_section(frame),
+                rung_section(frame),
                 importance_section(done, obj, dists, out),
                 parallel_section(done, obj, dists, best_id, out), loss_lift_section(done, obj, best_id, out),
                 forest_section(exp_dir, list(ab_tables), out), curves_section(best, exp_dir, out),

@@ -80,14 +80,34 @@ def build_searcher(spec: dict[str, Param], obj: Objective, seed: int, max_concur
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 
 
-def build_scheduler(obj: Objective, asha: AshaConfig, max_epochs: int, rungs: bool = True):
-    """ASHA on the rung lift (off for ``multi``, without rungs, or when disabled) — else FIFO."""
+class RecordingASHA(ASHAScheduler):
+    """ASHA that appends the id of every trial it stops before its final report to ``record``
+    (one per line; :func:`search.experiment.asha_stopped` reads it), so a trial ASHA stopped can be
+    told from one that ``--time-budget-s`` or an interrupted run ended (Tune marks both TERMINATED)."""
+
+    def __init__(self, *args, record: str | Path | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.record = None if record is None else str(record)
+
+    def on_trial_result(self, tune_controller, trial, result: dict) -> str:
+        action = super().on_trial_result(tune_controller, trial, result)
+        if action == self.STOP and not result.get("final") and self.record is not None:
+            with open(self.record, "a") as fh:
+                fh.write(f"{trial.trial_id}\n")
+        return action
+
+
+def build_scheduler(obj: Objective, asha: AshaConfig, max_epochs: int, rungs: bool = True,
+                    record: str | Path | None = None):
+    """ASHA on the rung lift (off for ``multi``, without rungs, or when disabled) — else FIFO.
+    ``record``: the file the trials ASHA stops are listed in (``experiment.ASHA_STOPS_FILE``)."""
     if obj.multi or not asha.enabled or not rungs:
         return FIFOScheduler()
-    return ASHAScheduler(
+    return RecordingASHA(
         metric="rung_lift", mode="max", time_attr="training_iteration",
         max_t=max_epochs + 1,  # + the final report
         grace_period=min(asha.grace_period, max_epochs), reduction_factor=asha.reduction_factor,
+        record=record,
     )
 
 

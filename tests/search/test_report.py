@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PNGS = ["history.png", "importances.png", "parallel.png", "loss_vs_lift.png", "forest.png", "training_curves.png"]
 CHROMIUM = "/usr/bin/chromium"
 STATUSES = ["finished", "finished", "finished", "finished", "finished", "errored", "stopped"]
+REASONS = ["max_epochs", "early_stopping", "rung_plateau"]
 
 
 def _epochs(n: int, lr: float) -> list[dict]:
@@ -51,7 +52,9 @@ def make_experiment(root: Path, objective: str = "score") -> Path:
         rows.append({"trial_id": tid, "status": status, "duration_s": 10.0 + i,
                      "config/model.hidden_dim": [32, 64, 128][i % 3], "config/model.norm": ["none", "l2"][i % 2],
                      "config/model.artist_embedding": bool(i % 2), "config/model.margin": margin,
-                     "config/train.lr": lr, "config/seed": 0,
+                     "config/train.lr": lr, "config/train.min_delta": [0.0, 1e-4, 3e-4, 1e-3, 3e-3][i % 5],
+                     "config/seed": 0,
+                     "stop_reason": {"errored": "error", "stopped": "asha"}.get(status, REASONS[i % 3]),
                      "val_loss": val_loss if done else np.nan, "time_per_session": 3 * (1 + lift / 100) if done else np.nan,
                      "lift_vs_sticky": lift if done else np.nan, "lift_lower": lift - 2 if done else np.nan,
                      "lift_upper": lift + 2 if done else np.nan, "score": lift - val_loss / margin if done else np.nan,
@@ -88,6 +91,13 @@ def test_files_and_markdown(built):
     assert "seed_table: seed_best" not in md  # labels live in the plot; the table keeps the model names
     assert "| seed_small |" in md and "| t0000000 indexed (50000 sessions) |" in md
     assert "Trials: 1 errored, 5 finished, 1 stopped." in md
+    # why trials ended: a count per stop reason
+    stops = md.split("## Why trials ended")[1].split("\n## ")[0]
+    for reason, n in [("rung_plateau", 1), ("asha", 1), ("early_stopping", 2), ("max_epochs", 2), ("error", 1)]:
+        assert f"| {reason} | {n} |" in stops, (reason, stops)
+    # train.min_delta's importance is listed next to the other sampled keys
+    imps = md.split("## Parameter importances")[1].split("\n## ")[0]
+    assert "| train.min_delta |" in imps and "| train.lr |" in imps
     assert not list(built.glob(".*tmp*"))  # atomic writes leave no temp files
 
 

@@ -53,6 +53,23 @@ def test_scheduler_asha_on_the_rung_lift_but_never_for_multi_or_without_rungs():
     assert isinstance(build_scheduler(objective("lift"), AshaConfig(), 12, rungs=False), FIFOScheduler)
 
 
+def test_asha_records_the_trials_it_stops_before_their_final_report(tmp_path):
+    from types import SimpleNamespace
+
+    record = tmp_path / "asha_stopped.txt"
+    asha = build_scheduler(objective("score"), AshaConfig(grace_period=1, reduction_factor=3), 12, record=record)
+    trials = [SimpleNamespace(trial_id=t) for t in "abcd"]
+    for t in trials:
+        asha.on_trial_add(None, t)
+    # rung 1 (training_iteration 1): a, b, c set the cutoff; d trails the top third → STOP
+    for t, lift in zip(trials, [50.0, 60.0, 70.0, 10.0]):
+        action = asha.on_trial_result(None, t, {"training_iteration": 1, "rung_lift": lift, "final": False})
+    assert action == asha.STOP and record.read_text() == "d\n"
+    # a STOP on a final report (the trial already finished) is not an ASHA stop
+    assert asha.on_trial_result(None, trials[0], {"training_iteration": 13, "rung_lift": 50.0, "final": True}) == asha.STOP
+    assert record.read_text() == "d\n"
+
+
 def test_sampler_tpe_multivariate_grouped_or_random():
     tpe = build_sampler(SamplerConfig(n_startup_trials=8), seed=3)
     assert isinstance(tpe, optuna.samplers.TPESampler)
@@ -99,20 +116,6 @@ def test_ranked_keeps_only_finished_trials_best_first():
     assert ranked(frame, objective("score"))["trial_id"].tolist() == ["c", "a"]
     assert ranked(frame, objective("val_loss"))["trial_id"].tolist() == ["a", "c"]
     assert ranked(frame, objective("multi"))["trial_id"].tolist() == ["a", "c"]
-
-
-def test_status_table_counts_the_trial_being_reported():
-    from types import SimpleNamespace as T
-
-    from search.run import render
-
-    trials = [T(trial_id="a", status="RUNNING", last_result={"final": True, "score": 2.0, "val_loss": 0.1}),
-              T(trial_id="b", status="TERMINATED", last_result={"final": False, "val_loss": 0.5}),
-              T(trial_id="c", status="RUNNING", last_result={"final": False}),
-              T(trial_id="d", status="ERROR", last_result={})]
-    text = render(trials, objective("score"), top=5, ended={"a": "TERMINATED"})
-    assert text.splitlines()[0] == "trials: 1 finished, 1 stopped early, 1 errored, 1 running, 0 pending"
-    assert text.splitlines()[2].split()[0] == "a"
 
 
 # ---------------------------------------------------------------- --warm-start
