@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 import sys
 import time
@@ -213,11 +212,13 @@ def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resum
                                          sampler=scfg.sampler, storage=storage, study_name=exp_dir.name)
     run_config = tune.RunConfig(
         name=exp_dir.name, storage_path=str(exp_dir.parent),
-        callbacks=[TBXLoggerCallback(), StatusTable(obj)],
+        callbacks=[TBXLoggerCallback(), StatusTable(obj, started_at=settings.get("started_at"),
+                                                     asha_file=exp_dir / experiment.ASHA_STOPS_FILE)],
         failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1,
     )
-    scheduler = searcher.build_scheduler(obj, scfg.asha, base.train.max_epochs, scfg.rungs.enabled)
+    scheduler = searcher.build_scheduler(obj, scfg.asha, base.train.max_epochs, scfg.rungs.enabled,
+                                         record=exp_dir / experiment.ASHA_STOPS_FILE)
     tune_config = tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=settings["num_samples"],
                                   time_budget_s=settings.get("time_budget_s"))
     return tune.Tuner(trainable, param_space={"seed": settings["seed"]}, tune_config=tune_config,
@@ -311,22 +312,32 @@ def raise_budget(exp_dir: str | Path, num_samples: int) -> None:
 
 # ---------------------------------------------------------------- the status table
 
-SHOWN = ("val_loss", "time_per_session", "lift_vs_sticky", "lift_lower", "lift_upper", "score")
-
 
 class StatusTable(tune.Callback):
-    """Prints the finished/stopped/errored counts and the best trials so far."""
+    """Prints the progress view each time a trial ends (:func:`render`): counts by state and by
+    stop reason, the running trials and the best finished ones, and the best so far with the wall
+    time (since the search started) when it was found."""
 
-    def __init__(self, obj: Objective, top: int = 5):
+    def __init__(self, obj: Objective, top: int = 5, started_at: float | None = None,
+                 asha_file: str | Path | None = None):
         self.obj = obj
         self.top = top
+        self.started_at = started_at  # search_run.json's, so a resumed run counts from the first start
+        self.asha_file = None if asha_file is None else str(asha_file)
+
+    def _render(self, trials, ended: dict) -> str:
+        # getattr: a StatusTable unpickled from an older run's tuner.pkl (--resume) lacks the newer fields
+        asha_file = getattr(self, "asha_file", None)
+        asha = set(Path(asha_file).read_text().split()) if asha_file and Path(asha_file).is_file() else set()
+        return render(trials, self.obj, self.top, ended=ended, started_at=getattr(self, "started_at", None),
+                      asha=asha)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        print(render(trials, self.obj, self.top, ended={trial.trial_id: "TERMINATED"}), flush=True)
+        print(self._render(trials, {trial.trial_id: "TERMINATED"}), flush=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         print(f"trial {trial.trial_id} errored (see {trial.path}/error.txt); the search goes on", flush=True)
-        print(render(trials, self.obj, self.top, ended={trial.trial_id: "ERROR"}), flush=True)
+        print(self._render(trials, {trial.trial_id: "ERROR"}), flush=True)
 
 
 def sort_key(obj: Objective):
@@ -336,29 +347,76 @@ def sort_key(obj: Objective):
     return lambda result: -sign * result[metric]
 
 
-def render(trials, obj: Objective, top: int, ended: dict | None = None) -> str:
-    """The counts line and a small table of the best finished trials.
+STATES = {"RUNNING": "running", "PENDING": "pending", "PAUSED": "running", "ERROR": "errored"}
 
-    ``ended`` gives the status of the trial being reported (Tune calls back before updating it).
+
+def trial_state(status: str, result: dict, asha: bool) -> tuple[str, str | None]:
+    """(state as trials.parquet names it, stop reason) of a trial with Tune ``status``."""
+    state = STATES.get(status) or ("finished" if result.get("final") else "stopped")
+    return state, experiment.stop_reason(state, result, asha)
+
+
+def render(trials, obj: Objective, top: int, ended: dict | None = None, started_at: float | None = None,
+           asha: set[str] = frozenset(), now: float | None = None) -> str:
+    """The progress view: a counts line, a stop-reasons line, the best so far (and when it was
+    found, in wall time since ``started_at``) with its sampled config, then a table (:data:`experiment.PROGRESS_COLUMNS`)
+    of the running trials and the ``top`` best finished ones.
+
+    ``ended`` gives the status of the trial being reported (Tune calls back before updating it);
+    ``asha``: the ids of the trials ASHA stopped.
     """
     status = {t.trial_id: (ended or {}).get(t.trial_id, t.status) for t in trials}
-    final = [t for t in trials if t.last_result.get("final")]
-    counts = {s: sum(v == s for v in status.values()) for s in ("RUNNING", "PENDING", "TERMINATED", "ERROR")}
-    stopped = sum(status[t.trial_id] == "TERMINATED" and not t.last_result.get("final") for t in trials)
-    lines = [f"trials: {len(final)} finished, {stopped} stopped early, "
-             f"{counts['ERROR']} errored, {counts['RUNNING']} running, {counts['PENDING']} pending"]
+    states = {t.trial_id: trial_state(status[t.trial_id], t.last_result or {}, t.trial_id in asha) for t in trials}
+    count = {s: sum(v[0] == s for v in states.values()) for s in ("finished", "stopped", "errored", "running", "pending")}
+    lines = [f"trials: {count['finished']} finished, {count['stopped']} stopped early, "
+             f"{count['errored']} errored, {count['running']} running, {count['pending']} pending"]
+    reasons = [r for _, r in states.values() if r]
+    if reasons:
+        lines.append("stop reasons: " + ", ".join(f"{reasons.count(r)} {r}" for r in dict.fromkeys(
+            [*[r for r in experiment.STOP_REASONS if r in reasons], *sorted(set(reasons))])))
+    final = [t for t in trials if states[t.trial_id][0] == "finished"]
     best = sorted(final, key=lambda t: sort_key(obj)(t.last_result))[:top]
     if best:
-        lines.append("  trial_id   " + " ".join(f"{k:>16}" for k in SHOWN))
-        for t in best:
-            lines.append(f"  {t.trial_id:<10} " + " ".join(_fmt(t.last_result.get(k)) for k in SHOWN))
+        lines.append(best_line(best[0], obj, started_at, now))
+        lines.append(f"  its config: {config_text(getattr(best[0], 'config', None) or {})}")
+    shown = best + [t for t in trials if states[t.trial_id][0] == "running"]
+    if shown:
+        rows = [list(experiment.PROGRESS_COLUMNS)]
+        rows += [experiment.progress_cells(t.trial_id, states[t.trial_id][0],
+                                           {**t.last_result, "stop_reason": states[t.trial_id][1]}) for t in shown]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join(lines)
 
 
-def _fmt(value) -> str:
-    if isinstance(value, float) and not math.isnan(value):
-        return f"{value:>16.4f}"
-    return f"{str(value):>16}"
+def best_line(trial, obj: Objective, started_at: float | None, now: float | None = None) -> str:
+    """``best so far: <id> score 95.1 (lift +96.0 [...]) found at 12.3 min`` — the time is the
+    trial's final report's timestamp minus the search's start."""
+    result = trial.last_result
+    metric = "time_per_session" if obj.multi else obj.metric
+    text = f"best so far: {trial.trial_id} {metric} {experiment.fmt(result.get(metric), 4)}"
+    if metric != "lift_vs_sticky":
+        text += f" (lift {experiment.lift_text(result.get('lift_vs_sticky'), result.get('lift_lower'), result.get('lift_upper'))})"
+    found = result.get("timestamp")
+    if started_at is not None and isinstance(found, (int, float)):
+        text += f", found at {_wall(found - started_at)} of wall time"
+    if started_at is not None:
+        text += f" ({_wall((time.time() if now is None else now) - started_at)} elapsed)"
+    return text
+
+
+def config_text(config: dict) -> str:
+    """The sampled values as ``lr=0.00123 weight_decay=1e-06 ...`` (``:.3g``; a key by its last
+    dotted part unless two keys share it); Tune's ``seed`` left out."""
+    keys = [k for k in config if "." in k]
+    last = [k.rsplit(".", 1)[1] for k in keys]
+    return " ".join(f"{name if last.count(name) == 1 else key}={experiment.fmt(config[key])}"
+                    for key, name in zip(keys, last)) or "-"
+
+
+def _wall(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
 if __name__ == "__main__":

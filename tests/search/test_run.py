@@ -129,3 +129,64 @@ def test_resume_from_elsewhere_refuses_a_relative_world(killed_search, tmp_path,
     assert err == (f"error: {storage / 'k' / 'search_run.json'}: world 'relw' is a relative path, so it cannot "
                    "be found reliably; write its absolute path there\n")
     assert sorted(p.name for p in (storage / "k").iterdir()) == before
+
+
+# ---------------------------------------------------------------- the status table (progress view)
+
+
+def _fake_trials():
+    from types import SimpleNamespace as T
+
+    best = {"final": True, "score": 95.1, "lift_vs_sticky": 96.0, "lift_lower": 90.0, "lift_upper": 101.2,
+            "val_loss": 0.1234567, "epoch": 6, "rung_lift": 93.2, "serving/policy": "i2i", "serving/k": 200,
+            "serving/like_threshold": 0.5, "serving/skip_artists": 1, "stop_reason": "rung_plateau",
+            "timestamp": 1000 + 754}
+    other = {**best, "score": 80.0, "lift_vs_sticky": 81.0, "serving/policy": "indexed", "epoch": 3,
+             "stop_reason": "early_stopping", "timestamp": 1000 + 300}
+    return [T(trial_id="a", status="RUNNING", last_result=best,
+              config={"seed": 0, "train.weight_decay": 1e-6, "train.lr": 0.00123456, "train.min_delta": 0.0,
+                      "model.norm": "l2"}),
+            T(trial_id="b", status="TERMINATED", last_result={"final": False, "val_loss": 0.5, "epoch": 1, "rung_lift": 20.0},
+              config={}),
+            T(trial_id="c", status="RUNNING", last_result={"final": False, "epoch": 2, "rung_lift": 50.0, "val_loss": 0.2},
+              config={}),
+            T(trial_id="d", status="ERROR", last_result={}, config={}),
+            T(trial_id="e", status="TERMINATED", last_result=other, config={}),
+            T(trial_id="f", status="TERMINATED", last_result={"final": False, "epoch": 4}, config={})]
+
+
+def test_status_table_columns_reasons_and_best_so_far():
+    from search.config import objective
+    from search.run import render
+
+    text = render(_fake_trials(), objective("score"), top=5, ended={"a": "TERMINATED"}, started_at=1000.0,
+                  asha={"b"}, now=1000.0 + 3600)
+    lines = text.splitlines()
+    assert lines[0] == "trials: 2 finished, 2 stopped early, 1 errored, 1 running, 0 pending"
+    # f was stopped, but not by ASHA (e.g. the time budget): no reason
+    assert lines[1] == "stop reasons: 1 rung_plateau, 1 asha, 1 early_stopping, 1 error"
+    assert lines[2] == ("best so far: a score 95.1 (lift +96.0 [+90.0, +101.2]), found at 12.6 min of wall time "
+                        "(60.0 min elapsed)")
+    assert lines[3] == "  its config: weight_decay=1e-06 lr=0.00123 min_delta=0 norm=l2"  # :.3g, not 0.0000
+    header = lines[4].split()
+    assert header == ["trial", "state", "epochs", "rung_lift", "lift_vs_sticky", "[95%", "CI]", "serving",
+                      "val_loss", "stop_reason"]
+    rows = {line.split()[0]: line for line in lines[5:]}
+    assert list(rows) == ["a", "e", "c"]  # the best finished first, then the running ones
+    assert rows["a"].split() == ["a", "finished", "6", "93.2", "+96.0", "[+90.0,", "+101.2]", "i2i", "k=200",
+                                 "like=0.5", "skip=1", "0.1235", "rung_plateau"]
+    assert " indexed k=200 " in rows["e"] and rows["e"].split()[-1] == "early_stopping"  # indexed reads k only
+    assert rows["c"].split() == ["c", "running", "2", "50", "-", "-", "0.2", "-"]
+
+
+def test_status_table_without_a_finished_trial_or_a_start_time():
+    from types import SimpleNamespace as T
+
+    from search.config import objective
+    from search.run import render
+
+    text = render([T(trial_id="x", status="PENDING", last_result={}, config={})], objective("score"), top=5)
+    assert text == "trials: 0 finished, 0 stopped early, 0 errored, 0 running, 1 pending"
+    trials = _fake_trials()[:1]
+    line = render(trials, objective("lift"), top=5, ended={"a": "TERMINATED"}).splitlines()[2]
+    assert line == "best so far: a lift_vs_sticky 96"  # no start time known: no wall time

@@ -2,6 +2,7 @@
 conftest.py, its trials table, TensorBoard files, best/, exports, confirmation and report."""
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,19 @@ def test_trials_table(killed_search):
         rel = row["val_loss"] / float(row["config/model.margin"])
         assert math.isclose(row["val_loss_rel"], rel, rel_tol=1e-9)
         assert math.isclose(row["score"], row["lift_vs_sticky"] - 1.0 * rel, rel_tol=1e-9)
-    assert "| trial_id |" in (exp / "summary.md").read_text()
+    # why each trial ended: smoke trials train 1 epoch (max_epochs), or ASHA stopped them at their first rung
+    assert "stop_reason" in frame.columns
+    assert (done["stop_reason"] == "max_epochs").all()
+    assert (frame.loc[frame["status"] == "stopped", "stop_reason"] == "asha").all()
+    assert "config/train.min_delta" in frame.columns  # searched
+    summary = (exp / "summary.md").read_text()
+    assert ("| trial | state | epochs | rung_lift | lift_vs_sticky [95% CI] | serving | val_loss | stop_reason |"
+            in summary) and "Stop reasons: " in summary
+    # the progress view the resumed driver printed as its trial ended (the killed run's finished trial counts)
+    out = killed_search.resume.stdout
+    assert "best so far: " in out and "its config: " in out
+    assert re.search(r"^  trial +state +epochs +rung_lift +lift_vs_sticky \[95% CI\] +serving +val_loss +stop_reason$",
+                     out, re.M), out[-3000:]
 
 
 def test_tensorboard_files_per_trial(killed_search):
