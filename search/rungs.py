@@ -36,7 +36,7 @@ class RungWatcher:
         t0 = time.perf_counter()
         # after the first rung only its winner is served: each rung's lists cost more than its simulations
         policies = [self.serving.policy] if self.lifts else None
-        lists = self.tuner.lists(model, self.data, self.device, self.serving.k, policies)
+        lists = self.tuner.lists(model, self.data, self.device, self.serving.k, policies, self.cfg.list_nprobe)
         choice = self.tuner.best_policy(lists, self.serving, policies)
         model.train()  # back to training mode (inference switched it to eval)
         self.serving, self.lifts[epoch] = choice.serving, choice.lift

@@ -54,11 +54,13 @@ class ServingTuner:
         self.cfg, self.sim, self.control, self.seed = cfg, simulator, control, seed
         self.sessions = len(control)  # one row per session
 
-    def lists(self, model, data, device: str = "cpu", min_k: int = 1, policies: list[str] | None = None) -> Lists:
+    def lists(self, model, data, device: str = "cpu", min_k: int = 1, policies: list[str] | None = None,
+              nprobe: int = 0) -> Lists:
         """The model's lists at the longest candidate k (at least ``min_k``), of the kinds
-        ``policies`` (default: the candidate policies) need."""
+        ``policies`` (default: the candidate policies) need; per-track lists approximate when
+        ``nprobe`` > 0 (:func:`model.infer.top_k_l2`)."""
         k = max([int(v) for v in self.cfg.knobs.get("k", [])] + [min_k])
-        return model_lists(model, data, k, policies or self.cfg.policies, device)
+        return model_lists(model, data, k, policies or self.cfg.policies, device, nprobe)
 
     def lift(self, serving: ServingConfig, lists: Lists) -> float:
         """Paired lift (%) of ``serving`` vs sticky_artist on this tuner's sessions."""
@@ -90,12 +92,13 @@ class ServingTuner:
         return Choice(best.serving, best.lift, tried)
 
 
-def model_lists(model, data, k: int, policies: list[str], device: str = "cpu") -> Lists:
-    """``model``'s top-``k`` lists: per user when a policy needs them, per track likewise."""
+def model_lists(model, data, k: int, policies: list[str], device: str = "cpu", nprobe: int = 0) -> Lists:
+    """``model``'s top-``k`` lists: per user when a policy needs them, per track likewise (those
+    approximate when ``nprobe`` > 0)."""
     user = any(needs_user_lists(p) for p in policies)
     item = any(needs_item_lists(p) for p in policies)
     return Lists(recommend(model, data, k=k, device=device) if user else None,
-                 item_recommendations(model, data, k=k, device=device) if item else None)
+                 item_recommendations(model, data, k=k, device=device, nprobe=nprobe) if item else None)
 
 
 def _key(serving: ServingConfig) -> tuple:
