@@ -124,14 +124,10 @@ def _seconds_per_epoch(cfg, data) -> float:
 
 def _one_trial(args, world, events) -> dict:
     """The search's default trial (its base config and options), without Ray."""
-    from model.config import load_experiment_config
-    from sim_bridge.contract.files import with_overrides
-    from search.config import load_search_config, load_smoke, with_smoke
+    from search.config import search_defaults
     from search.trial import TrialSetup, prepare, run_trial
 
-    scfg = load_search_config(REPO / "configs" / "search.yaml")
-    scfg = with_smoke(scfg, load_smoke().search) if args.smoke else scfg
-    base = with_overrides(load_experiment_config(scfg.base), {**scfg.overrides, "train.num_threads": args.threads})
+    scfg, base = search_defaults(args.smoke, args.threads)
     setup = TrialSetup(scfg.eval, scfg.objective, rungs=scfg.rungs, serving_search=scfg.serving_search)
     inputs = prepare(world, events, setup, None)
     t0 = time.perf_counter()

@@ -26,13 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from model.config import load_experiment_config  # noqa: E402
 from sim_bridge import defaults  # noqa: E402
 from sim_bridge.contract.files import with_overrides  # noqa: E402
 from sim_bridge.contract.logs import read_logs  # noqa: E402
 from sim_bridge.world import load_world  # noqa: E402
 
-from search.config import load_search_config, load_smoke, parse_benchmark_args, with_smoke  # noqa: E402
+from search.config import parse_benchmark_args, search_defaults  # noqa: E402
 from search.trial import TrialSetup, prepare, run_trial  # noqa: E402
 
 BEFORE_EPOCHS = 25  # the search's max_epochs before rungs
@@ -43,9 +42,7 @@ def main(argv=None) -> int:
     p.add_argument("--smoke", action="store_true", help="the tiny world, configs/smoke.yaml's search settings")
     p.add_argument("--threads", type=int, default=1, help="torch threads (a trial holds one CPU)")
     args = parse_benchmark_args(p, "bench_trial", argv)
-    scfg = load_search_config(REPO / "configs" / "search.yaml")
-    scfg = with_smoke(scfg, load_smoke().search) if args.smoke else scfg
-    base = with_overrides(load_experiment_config(scfg.base), {**scfg.overrides, "train.num_threads": args.threads})
+    scfg, base = search_defaults(args.smoke, args.threads)
     world = load_world(defaults.ensure_smoke_world() if args.smoke else defaults.ensure_default_world())
     events = read_logs(defaults.ensure_smoke_logs() if args.smoke else defaults.ensure_default_logs())
     before = TrialSetup(scfg.eval, scfg.objective)

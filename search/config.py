@@ -393,6 +393,18 @@ def parse_benchmark_args(parser: argparse.ArgumentParser, script: str, argv: lis
     return parser.parse_args(argv)
 
 
+def search_defaults(smoke: bool, threads: int):
+    """(search config, base training config) of ``configs/search.yaml`` as its trials train them
+    (overrides laid over the base, ``threads`` torch threads), in smoke mode if ``smoke`` — what
+    the benchmarks run a search trial with, outside Ray."""
+    from model.config import load_experiment_config
+
+    scfg = load_search_config(REPO / "configs" / "search.yaml")
+    scfg = with_smoke(scfg, load_smoke().search) if smoke else scfg
+    base = with_overrides(load_experiment_config(scfg.base), {**scfg.overrides, "train.num_threads": threads})
+    return scfg, base
+
+
 def with_smoke(scfg: SearchConfig, smoke: SearchSmoke) -> SearchConfig:
     """``scfg`` in smoke mode: the smoke overrides laid over its own, fewer sessions everywhere."""
     return replace(scfg, overrides={**scfg.overrides, **smoke.overrides},
