@@ -235,11 +235,18 @@ def stop_reason(status: str, last: dict, asha: bool) -> str | None:
     return "asha" if status == "stopped" and asha else None
 
 
+_TUNE_STATES = {"ERROR": "errored", "RUNNING": "running", "PAUSED": "running", "PENDING": "pending"}
+
+
+def trial_status(tune_status: str, last: dict) -> str:
+    """A trial's status as trials.parquet names it, from Tune's status and its last result: a
+    terminated trial "finished" when that result is its final report, else "stopped"."""
+    return _TUNE_STATES.get(tune_status) or ("finished" if last.get("final") else "stopped")
+
+
 def _row(trial, asha: set[str] = frozenset()) -> dict:
     last = trial.last_result or {}
-    status = {"ERROR": "errored", "RUNNING": "running", "PAUSED": "running", "PENDING": "pending"}.get(trial.status)
-    if status is None:
-        status = "finished" if last.get("final") else "stopped"
+    status = trial_status(trial.status, last)
     row = {"trial_id": trial.trial_id, "status": status, "stop_reason": stop_reason(status, last, trial.trial_id in asha),
            "duration_s": float(last.get("time_total_s", 0.0))}
     row.update({f"config/{k}": v for k, v in sorted(trial.config.items())})

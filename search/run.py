@@ -328,7 +328,7 @@ class StatusTable(tune.Callback):
     def _render(self, trials, ended: dict) -> str:
         # getattr: a StatusTable unpickled from an older run's tuner.pkl (--resume) lacks the newer fields
         asha_file = getattr(self, "asha_file", None)
-        asha = set(Path(asha_file).read_text().split()) if asha_file and Path(asha_file).is_file() else set()
+        asha = experiment.asha_stopped(Path(asha_file).parent) if asha_file else set()
         return render(trials, self.obj, self.top, ended=ended, started_at=getattr(self, "started_at", None),
                       asha=asha)
 
@@ -347,12 +347,9 @@ def sort_key(obj: Objective):
     return lambda result: -sign * result[metric]
 
 
-STATES = {"RUNNING": "running", "PENDING": "pending", "PAUSED": "running", "ERROR": "errored"}
-
-
 def trial_state(status: str, result: dict, asha: bool) -> tuple[str, str | None]:
     """(state as trials.parquet names it, stop reason) of a trial with Tune ``status``."""
-    state = STATES.get(status) or ("finished" if result.get("final") else "stopped")
+    state = experiment.trial_status(status, result)
     return state, experiment.stop_reason(state, result, asha)
 
 

@@ -38,7 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
     lg = sub.add_parser("logs", help="run a named logging config (configs/logging*.yaml): training logs")
     _world_arg(lg)
     lg.add_argument("--config", required=True, type=Path, help="logging YAML: experiment, arms, sessions, seed")
-    lg.add_argument("--max-steps", type=int, default=1000, help="safety cap on steps per session")
     lg.add_argument("--out", required=True, type=Path, help="logs file: .parquet, or JSON lines (.json/.jsonl)")
     ana = sub.add_parser("analyze", help="the course's A/B table from botify logs (real or simulated)")
     ana.add_argument("--logs", required=True, type=Path, help="logs file or folder of container data.json files")
@@ -102,15 +101,20 @@ def world(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulator(args: argparse.Namespace):
+def _world(args: argparse.Namespace):
+    """``--world``, or the built-in world of ``--world-config``."""
     from sim_bridge.defaults import ensure_default_world, use_world_config
-    from sim_bridge.simulator import SimConfig, Simulator
     from sim_bridge.world import load_world
 
     if args.world is None:
         use_world_config(args.world_config)
-    folder = args.world or ensure_default_world()
-    return Simulator(load_world(folder), SimConfig(max_steps=args.max_steps))
+    return load_world(args.world or ensure_default_world())
+
+
+def _simulator(args: argparse.Namespace):
+    from sim_bridge.simulator import SimConfig, Simulator
+
+    return Simulator(_world(args), SimConfig(max_steps=args.max_steps))
 
 
 def _parse_arms(spec: str) -> list[str]:
@@ -236,20 +240,15 @@ def write_sessions(sessions, path: Path) -> None:
 
 def logs(args: argparse.Namespace) -> int:
     """A logging config's run, and the figures of its training data (the seed's: docs/seed.md)."""
-    from sim_bridge.abtest import simulate_experiment
     from sim_bridge.contract.files import load_yaml
-    from sim_bridge.contract.logs import write_logs
-    from sim_bridge.defaults import LoggingConfig
-    from sim_bridge.simulator import result_events
+    from sim_bridge.defaults import LoggingConfig, simulate_logs_of
 
     if args.out.exists():
         raise ValueError(f"{args.out}: already exists; choose another path (nothing was overwritten)")
     config = load_yaml(args.config, LoggingConfig)
-    sim = _simulator(args)
-    policies = [_policy(f"{args.config}: arms", p, sim.world) for p in config.arms]
-    result = simulate_experiment(sim, policies, config.experiment, config.sessions, config.seed, record_events=True)
-    events = result_events(result, config.experiment)
-    write_logs(events, args.out)
+    world = _world(args)
+    policies = [_policy(f"{args.config}: arms", p, world) for p in config.arms]
+    events = simulate_logs_of(world, config, args.out, policies)
     positive = events[events["time"] > 0.8]
     per_track = positive["track"].value_counts()
     print(f"wrote {len(events)} events of {config.sessions} sessions ({events['user'].nunique()} users) to "

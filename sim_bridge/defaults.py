@@ -150,13 +150,15 @@ def simulate_logs(world_dir: Path, config, out: Path) -> None:
     simulate_logs_of(load_world(world_dir), config, out)
 
 
-def simulate_logs_of(world, config, out: Path) -> None:
-    """Run ``config`` (a LoggingConfig) on ``world`` and write its botify logs to ``out``."""
+def simulate_logs_of(world, config, out: Path, policies=None):
+    """Run ``config`` (a LoggingConfig) on ``world``, write its botify logs to ``out`` and return
+    them (events). ``policies``: its arms already built (default: built here from ``config.arms``)."""
     start = time.perf_counter()
     sim = Simulator(world)
-    policies = [make_policy(spec, world) for spec in config.arms]
+    policies = policies or [make_policy(spec, world) for spec in config.arms]
     print(f"simulating logging run: {config.sessions} sessions, arms {config.arms} ...", flush=True)
     result = simulate_experiment(sim, policies, config.experiment, config.sessions, config.seed, record_events=True)
     events = result_events(result, config.experiment)
     write_logs(events, out)
     print(f"wrote {len(events)} events to {out} in {time.perf_counter() - start:.1f}s", flush=True)
+    return events
