@@ -66,8 +66,9 @@ def _child(scale: str, args) -> dict:
     ran = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if ran.returncode:
         sys.exit(f"{scale}: {ran.stdout[-2000:]}{ran.stderr[-2000:]}")
-    print(ran.stdout.strip().splitlines()[-2] if ran.stdout.count("\n") > 1 else "", flush=True)
-    return json.loads(ran.stdout.strip().splitlines()[-1])
+    lines = ran.stdout.strip().splitlines()
+    print(*[line for line in lines if line.startswith(f"{scale}: ")], sep="\n", flush=True)  # its summary line
+    return json.loads(lines[-1])
 
 
 def measure(args) -> dict:
