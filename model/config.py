@@ -53,6 +53,7 @@ class TrainConfig:
     lr_threshold_mode: str = "rel"  # rel | abs
     min_lr: float = 0.0
     eval_batch_size: int = 16384
+    pair_weight: float = 1.0  # weight of the session-pair loss beside the user loss (when the data has pairs)
     num_threads: int = 0  # torch.set_num_threads; 0 = leave as is
     seed: int = 0  # weight init and batch order
 
@@ -63,7 +64,7 @@ class TrainConfig:
         for key in ("patience", "lr_patience", "num_threads"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}: must be >= 0, got {getattr(self, key)}")
-        for key in ("weight_decay", "min_delta", "lr_threshold", "min_lr"):
+        for key in ("weight_decay", "min_delta", "lr_threshold", "min_lr", "pair_weight"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key}: must be >= 0, got {getattr(self, key)}")
         if not self.lr > 0:

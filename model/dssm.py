@@ -184,6 +184,18 @@ class DSSM(nn.Module):
         n = len(pos)
         return F.triplet_margin_loss(user, emb[:n], emb[n:], margin=self.cfg.margin, p=2)
 
+    def pair_loss(self, first: torch.Tensor, later: torch.Tensor, neg: torch.Tensor,
+                  weight: torch.Tensor) -> torch.Tensor:
+        """Session pairs through the item tower alone: the triplet margin loss of (first, later,
+        neg) item indices [B], weighted by ``weight`` [B] (the later track's listened time), each
+        unique item computed once. What the per-track lists of ``i2i`` are made of."""
+        items, inv = torch.unique(torch.cat([first, later, neg]), return_inverse=True)
+        emb = self.item_tower(items)[inv]  # [3B, D]
+        n = len(first)
+        per_pair = F.triplet_margin_loss(emb[:n], emb[n:2 * n], emb[2 * n:], margin=self.cfg.margin, p=2,
+                                         reduction="none")
+        return (per_pair * weight).sum() / weight.sum().clamp(min=1e-12)
+
     def sparse_parameters(self) -> list[nn.Parameter]:
         """Parameters with sparse gradients (for SparseAdam); empty when ``sparse_bag`` is off."""
         if not self.cfg.sparse_bag:

@@ -177,23 +177,55 @@ def _lazy_weight_decay(params: list[torch.nn.Parameter], wd: float) -> None:
         p.grad = torch.sparse_coo_tensor(idx, vals, g.shape, check_invariants=False)
 
 
+class _PairBatches:
+    """Session pairs on the device, cut into as many batches per epoch as the triplets are, each
+    with one fresh uniform negative per pair (never the later item itself)."""
+
+    def __init__(self, data: TrainingData, device: torch.device):
+        self.pairs = torch.as_tensor(data.pairs, dtype=torch.int64, device=device)  # [P, 2]
+        self.time = torch.as_tensor(data.pair_time, dtype=torch.float32, device=device)  # [P]
+        self.n_items = data.n_items
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def epoch(self, n_batches: int, gen: torch.Generator) -> list[tuple[torch.Tensor, ...]]:
+        """``n_batches`` (first, later, neg, weight) batches covering every pair once, shuffled."""
+        order = torch.randperm(len(self.pairs), generator=gen).to(self.pairs.device)
+        shift = torch.randint(1, self.n_items, (len(self.pairs),), generator=gen).to(self.pairs.device)
+        pairs, time = self.pairs[order], self.time[order]
+        neg = (pairs[:, 1] + shift) % self.n_items
+        return [(pairs[chunk, 0], pairs[chunk, 1], neg[chunk], time[chunk])
+                for chunk in torch.arange(len(pairs), device=pairs.device).tensor_split(n_batches)]
+
+
 def _train_epoch(model, opts, batches: _Batches, train_t: torch.Tensor, runs, cfg: TrainConfig,
-                 gen: torch.Generator) -> float:
+                 gen: torch.Generator, pairs: _PairBatches | None = None) -> tuple[float, float]:
+    """One pass over the triplets (and, with ``pairs``, over the session pairs alongside):
+    (mean triplet loss, mean pair loss — NaN without pairs)."""
     model.train()
     perm = grouped_permutation(*runs, gen)
+    starts = range(0, len(perm), cfg.batch_size)
+    pair_batches = pairs.epoch(len(starts), gen) if pairs else None
     total = torch.zeros((), device=train_t.device)
+    pair_total = torch.zeros((), device=train_t.device)
     sparse = model.sparse_parameters()
-    for start in range(0, len(perm), cfg.batch_size):
+    for b, start in enumerate(starts):
         trip = train_t[perm[start:start + cfg.batch_size]]
         loss = model.grouped_loss(*batches.batch(trip))
+        total += loss.detach() * len(trip)
+        if pair_batches:
+            pair_loss = model.pair_loss(*pair_batches[b])
+            pair_total += pair_loss.detach() * len(pair_batches[b][0])
+            loss = loss + cfg.pair_weight * pair_loss
         for opt in opts:
             opt.zero_grad(set_to_none=True)
         loss.backward()
         _lazy_weight_decay(sparse, cfg.weight_decay)
         for opt in opts:
             opt.step()
-        total += loss.detach() * len(trip)
-    return float(total) / max(1, len(train_t))
+    pair_mean = float(pair_total) / len(pairs) if pairs else math.nan
+    return float(total) / max(1, len(train_t)), pair_mean
 
 
 @torch.no_grad()
@@ -232,18 +264,21 @@ def train(cfg: ExperimentConfig, data: TrainingData, on_epoch: Callable[[dict], 
     batches = _Batches(data, dev)
     train_t, val_t = batches.split(data.train), batches.split(data.val)
     runs = positive_runs(train_t)
+    pairs = _PairBatches(data, dev) if len(data.pairs) and tc.pair_weight > 0 else None
     stopper = EarlyStopping(tc.patience, tc.min_delta)
     scheds = lr_schedulers(opts, tc)
     result = TrainResult(model=model, device=str(dev))
     best_state, lr, t0 = None, tc.lr, time.perf_counter()
     for epoch in range(1, tc.max_epochs + 1):
         t_epoch = time.perf_counter()
-        train_loss = _train_epoch(model, opts, batches, train_t, runs, tc, gen)
+        train_loss, pair_loss = _train_epoch(model, opts, batches, train_t, runs, tc, gen, pairs)
         val_loss = evaluate(model, batches, val_t, tc.eval_batch_size)
         if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
             raise FloatingPointError(f"loss is not finite at epoch {epoch}: train {train_loss}, val {val_loss}")
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "lr": lr,
                "seconds": time.perf_counter() - t_epoch}
+        if pairs:
+            row["pair_loss"] = pair_loss
         result.history.append(row)
         if val_loss < result.best_val_loss:
             result.best_val_loss, result.best_epoch = val_loss, epoch

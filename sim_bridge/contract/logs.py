@@ -407,6 +407,20 @@ def _show(value: object) -> str:
 # --------------------------------------------------------------------------- sessions
 
 
+def session_order(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(order, session): the events' rows by user, then timestamp (stable: ties keep file
+    order), and the session number 0.. of each row in that order. A session closes at a "last"
+    event; a user's trailing events without one form an open final session."""
+    user = events[C.USER].to_numpy(dtype=np.int64)
+    order = np.argsort(events[C.TIMESTAMP].to_numpy(dtype=np.int64), kind="stable")
+    order = order[np.argsort(user[order], kind="stable")]
+    user = user[order]
+    is_last = (events[C.MESSAGE] == C.MESSAGE_LAST).to_numpy(dtype=bool)[order]
+    start = np.ones(len(order), dtype=bool)
+    start[1:] = (user[1:] != user[:-1]) | is_last[:-1]
+    return order, np.cumsum(start) - 1
+
+
 def sessionize(events: pd.DataFrame, experiment: str | None = None) -> pd.DataFrame:
     """Per-session table from events: session, user, arm, time, tracks, latency, truncated.
 
@@ -417,14 +431,10 @@ def sessionize(events: pd.DataFrame, experiment: str | None = None) -> pd.DataFr
     is ``experiments[experiment]`` of its first event ("" when absent or experiment is None);
     ``truncated`` is always False. Sessions are numbered 0.. in (user, first timestamp) order.
     """
-    user = events[C.USER].to_numpy(dtype=np.int64)
-    order = np.argsort(events[C.TIMESTAMP].to_numpy(dtype=np.int64), kind="stable")
-    order = order[np.argsort(user[order], kind="stable")]
-    user = user[order]
-    is_last = (events[C.MESSAGE] == C.MESSAGE_LAST).to_numpy(dtype=bool)[order]
+    order, sid = session_order(events)
+    user = events[C.USER].to_numpy(dtype=np.int64)[order]
     start = np.ones(len(order), dtype=bool)
-    start[1:] = (user[1:] != user[:-1]) | is_last[:-1]
-    sid = np.cumsum(start) - 1
+    start[1:] = sid[1:] != sid[:-1]
     n_sessions = int(start.sum())
 
     def total(name: str) -> np.ndarray:

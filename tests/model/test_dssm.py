@@ -91,3 +91,19 @@ def test_artist_embedding_ties_items_of_one_artist(data):
     out = tower(torch.tensor([0, 1]))
     # equal up to float32 rounding: rows of one batched matmul may take different kernel paths
     torch.testing.assert_close(out[0], out[1], rtol=1e-5, atol=1e-5)
+
+
+def test_pair_loss_is_the_time_weighted_item_triplet_loss(data, tiny_cfg):
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg.model, data).eval()
+    first, later, neg = torch.tensor([0, 1, 2, 0]), torch.tensor([3, 4, 5, 3]), torch.tensor([6, 7, 8, 9])
+    weight = torch.tensor([1.0, 0.5, 0.0, 0.25])
+    with torch.no_grad():
+        a, p, n = model.item_tower(first), model.item_tower(later), model.item_tower(neg)
+        per_pair = torch.clamp(torch.norm(a - p, dim=1) - torch.norm(a - n, dim=1) + tiny_cfg.model.margin, min=0)
+        expected = (per_pair * weight).sum() / weight.sum()
+        got = model.pair_loss(first, later, neg, weight)
+    assert torch.allclose(got, expected, atol=1e-6)
+    # a zero weight drops its pair: changing that pair's negative changes nothing
+    with torch.no_grad():
+        assert torch.allclose(model.pair_loss(first, later, torch.tensor([6, 7, 1, 9]), weight), got, atol=1e-6)

@@ -111,3 +111,41 @@ def test_course_catalog_and_its_legacy_form_train_the_same_model(events, catalog
     assert np.array_equal(a.item_genres, b.item_genres) and a.item_genres.sum() > len(a.track_ids)
     ma, mb = train(tiny_cfg, a, device="cpu").model.state_dict(), train(tiny_cfg, b, device="cpu").model.state_dict()
     assert ma.keys() == mb.keys() and all(torch.equal(ma[k], mb[k]) for k in ma)
+
+
+def _session_events():
+    # user 7, session 1: 0 (artist a), 2 (b), 1 (a), 0 again, 3 (b) at 0.5 (not a positive), then "last";
+    # session 2: 3 (b), 4 (c). User 9: 2 (b), 4 (c) in one open session. Kept tracks: 0..4 (min_positives 1).
+    rows = [(7, 0, 1.0, 1, "next"), (7, 2, 0.9, 2, "next"), (7, 1, 0.95, 3, "next"), (7, 0, 0.99, 4, "next"),
+            (7, 3, 0.5, 5, "last"), (7, 3, 0.85, 6, "next"), (7, 4, 0.9, 7, "last"),
+            (9, 2, 1.0, 1, "next"), (9, 4, 0.97, 2, "next")]
+    return pd.DataFrame(rows, columns=[C.USER, C.TRACK, C.TIME, C.TIMESTAMP, C.MESSAGE])
+
+
+def _pairs(data):
+    items = data.track_ids
+    return sorted((int(items[a]), int(items[b]), round(float(t), 2)) for (a, b), t in zip(data.pairs, data.pair_time))
+
+
+def test_session_pairs_within_a_window_of_positives_other_artists_only():
+    catalog = _hand_catalog()
+    one = build_training_data(_session_events(), catalog, FeatureConfig(min_positives=1, pair_window=1))
+    # session 1's positives in order: 0, 2, 1 (0's replay is not a new play); 3 at 0.5 is not a positive.
+    # window 1: 0→2, 2→1 (1 is artist a, 2 artist b); session 2: 3→4; user 9: 2→4
+    assert _pairs(one) == [(0, 2, 0.9), (2, 1, 0.95), (2, 4, 0.97), (3, 4, 0.9)]
+    two = build_training_data(_session_events(), catalog, FeatureConfig(min_positives=1, pair_window=2))
+    # window 2 adds 0→1 in session 1: same artist (a), left out; nothing crosses a session's end
+    assert _pairs(two) == _pairs(one)
+    kept = build_training_data(_session_events(), catalog, FeatureConfig(min_positives=2, pair_window=2))
+    # only tracks 0, 2, 4 have two positives: pairs among kept tracks only (0→2 and 2→4)
+    assert _pairs(kept) == [(0, 2, 0.9), (2, 4, 0.97)]
+
+
+def test_no_session_pairs_by_default_and_the_sessions_are_needed():
+    data = build_training_data(_session_events(), _hand_catalog(), FeatureConfig(min_positives=1))
+    assert data.pairs.shape == (0, 2) and data.pair_time.shape == (0,)
+    with pytest.raises(ValueError, match="message"):
+        build_training_data(_session_events().drop(columns=[C.MESSAGE]), _hand_catalog(),
+                            FeatureConfig(min_positives=1, pair_window=3))
+    with pytest.raises(ConfigError, match="features.pair_window"):
+        FeatureConfig(pair_window=-1)

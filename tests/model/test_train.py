@@ -188,3 +188,38 @@ def test_only_dense_adam_moves_bag_rows_a_batch_does_not_touch(data, tiny_cfg, s
     assert moved[3] and moved[4]
     assert bool(moved[1]) is not sparse_bag and bool(moved[7]) is not sparse_bag  # row 7: never touched
 
+
+
+def _planted_pairs_data(data, n_groups: int = 4):
+    """``data`` with session pairs inside fixed groups of items (item index mod n_groups)."""
+    import dataclasses
+    rng = np.random.default_rng(3)
+    first = rng.integers(0, data.n_items, 4000)
+    later = (first + n_groups * rng.integers(1, data.n_items // n_groups, 4000)) % data.n_items
+    later -= (later - first) % n_groups  # same group as first
+    ok = (later >= 0) & (later < data.n_items) & (later != first)
+    pairs = np.stack([first[ok], later[ok]], axis=1).astype(np.int32)
+    return dataclasses.replace(data, pairs=pairs, pair_time=np.ones(len(pairs), np.float32))
+
+
+def test_session_pairs_pull_paired_items_together(data, tiny_cfg):
+    from model.infer import item_embeddings
+    planted = _planted_pairs_data(data)
+    cfg = with_overrides(tiny_cfg, {"model.item_id_embedding": True, "model.norm": "l2", "train.max_epochs": 6,
+                                    "train.lr": 0.01, "train.batch_size": 64})
+
+    def group_gap(d, pair_weight):
+        result = train(with_overrides(cfg, {"train.pair_weight": pair_weight}), d, device="cpu")
+        emb = item_embeddings(result.model, d, device="cpu")
+        group = np.arange(d.n_items) % 4
+        dist = np.linalg.norm(emb[:, None] - emb[None], axis=2)
+        same = group[:, None] == group[None]
+        np.fill_diagonal(same, False)
+        return result, dist[~same].mean() - dist[same].mean()
+
+    with_pairs, gap = group_gap(planted, 10.0)  # 4,000 pairs on 36 items: outweigh the user loss
+    without, gap0 = group_gap(planted, 0.0)  # weight 0: the pairs are ignored
+    assert all("pair_loss" in row for row in with_pairs.history)
+    assert with_pairs.history[-1]["pair_loss"] < with_pairs.history[0]["pair_loss"]
+    assert "pair_loss" not in without.history[0]
+    assert gap > 0.1 and gap > 5 * abs(gap0)
