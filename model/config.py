@@ -54,6 +54,7 @@ class TrainConfig:
     min_lr: float = 0.0
     eval_batch_size: int = 16384
     pair_weight: float = 1.0  # weight of the session-pair loss beside the user loss (when the data has pairs)
+    pair_negatives: str = "marginal"  # a pair's negative: marginal (another pair's later track) | uniform
     num_threads: int = 0  # torch.set_num_threads; 0 = leave as is
     seed: int = 0  # weight init and batch order
 
@@ -71,6 +72,8 @@ class TrainConfig:
             raise ConfigError(f"train.lr: must be > 0, got {self.lr}")
         if not 0 < self.lr_factor < 1:
             raise ConfigError(f"train.lr_factor: must be in (0, 1), got {self.lr_factor}")
+        if self.pair_negatives not in ("marginal", "uniform"):
+            raise ConfigError(f"train.pair_negatives: expected 'marginal' or 'uniform', got {self.pair_negatives!r}")
         if self.lr_threshold_mode not in ("rel", "abs"):
             raise ConfigError(f"train.lr_threshold_mode: expected 'rel' or 'abs', got {self.lr_threshold_mode!r}")
 

@@ -179,12 +179,14 @@ def _lazy_weight_decay(params: list[torch.nn.Parameter], wd: float) -> None:
 
 class _PairBatches:
     """Session pairs on the device, cut into as many batches per epoch as the triplets are, each
-    with one fresh uniform negative per pair (never the later item itself)."""
+    with one fresh negative per pair: ``uniform`` over the items (never the later item itself) or
+    ``marginal``: the later item of another pair, so a negative is as popular as a positive on
+    average and popularity alone cannot separate them (word2vec's negative sampling, ~ PMI)."""
 
-    def __init__(self, data: TrainingData, device: torch.device):
+    def __init__(self, data: TrainingData, device: torch.device, negatives: str = "marginal"):
         self.pairs = torch.as_tensor(data.pairs, dtype=torch.int64, device=device)  # [P, 2]
         self.time = torch.as_tensor(data.pair_time, dtype=torch.float32, device=device)  # [P]
-        self.n_items = data.n_items
+        self.n_items, self.negatives = data.n_items, negatives
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -192,9 +194,12 @@ class _PairBatches:
     def epoch(self, n_batches: int, gen: torch.Generator) -> list[tuple[torch.Tensor, ...]]:
         """``n_batches`` (first, later, neg, weight) batches covering every pair once, shuffled."""
         order = torch.randperm(len(self.pairs), generator=gen).to(self.pairs.device)
-        shift = torch.randint(1, self.n_items, (len(self.pairs),), generator=gen).to(self.pairs.device)
         pairs, time = self.pairs[order], self.time[order]
-        neg = (pairs[:, 1] + shift) % self.n_items
+        if self.negatives == "marginal":
+            neg = self.pairs[torch.randperm(len(self.pairs), generator=gen).to(self.pairs.device), 1]
+        else:
+            shift = torch.randint(1, self.n_items, (len(self.pairs),), generator=gen).to(self.pairs.device)
+            neg = (pairs[:, 1] + shift) % self.n_items
         return [(pairs[chunk, 0], pairs[chunk, 1], neg[chunk], time[chunk])
                 for chunk in torch.arange(len(pairs), device=pairs.device).tensor_split(n_batches)]
 
@@ -264,7 +269,7 @@ def train(cfg: ExperimentConfig, data: TrainingData, on_epoch: Callable[[dict], 
     batches = _Batches(data, dev)
     train_t, val_t = batches.split(data.train), batches.split(data.val)
     runs = positive_runs(train_t)
-    pairs = _PairBatches(data, dev) if len(data.pairs) and tc.pair_weight > 0 else None
+    pairs = _PairBatches(data, dev, tc.pair_negatives) if len(data.pairs) and tc.pair_weight > 0 else None
     stopper = EarlyStopping(tc.patience, tc.min_delta)
     scheds = lr_schedulers(opts, tc)
     result = TrainResult(model=model, device=str(dev))

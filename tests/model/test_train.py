@@ -202,11 +202,13 @@ def _planted_pairs_data(data, n_groups: int = 4):
     return dataclasses.replace(data, pairs=pairs, pair_time=np.ones(len(pairs), np.float32))
 
 
-def test_session_pairs_pull_paired_items_together(data, tiny_cfg):
+@pytest.mark.parametrize("negatives", ["marginal", "uniform"])
+def test_session_pairs_pull_paired_items_together(data, tiny_cfg, negatives):
     from model.infer import item_embeddings
     planted = _planted_pairs_data(data)
-    cfg = with_overrides(tiny_cfg, {"model.item_id_embedding": True, "model.norm": "l2", "train.max_epochs": 6,
-                                    "train.lr": 0.01, "train.batch_size": 64})
+    cfg = with_overrides(tiny_cfg, {"model.item_id_embedding": True, "model.norm": "l2", "train.max_epochs": 8,
+                                    "train.lr": 0.01, "train.batch_size": 64, "train.lr_patience": 100,
+                                    "train.pair_negatives": negatives})
 
     def group_gap(d, pair_weight):
         result = train(with_overrides(cfg, {"train.pair_weight": pair_weight}), d, device="cpu")
