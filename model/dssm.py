@@ -2,8 +2,8 @@
 
 Item tower (item index → embedding):
     genres [G] ─linear, no bias─► hidden [H]
-    [pop, hidden (, item-id embedding) (, artist embedding)] ─dense block─► dense [D]
-    [hidden, dense] ─linear─► out [D] ─norm─►
+    [pop, hidden (, item-id embedding) (, artist embedding) (, co-occurrence C)] ─dense block─► dense [D]
+    [hidden (, co-occurrence C), dense] ─linear─► out [D] ─norm─►
 User tower (padded history of catalog ids + 1 → embedding):
     EmbeddingBag(n_tracks + 1, D, mean, padding 0) ─► bag [D] ─dense block─► dense [D]
     [bag, dense] ─linear─► out [D] ─norm─►
@@ -79,10 +79,12 @@ class OutputNorm(nn.Module):
 class ItemTower(nn.Module):
     """Item index [B] → embedding [B, D]; item features live in buffers (saved with the weights)."""
 
-    def __init__(self, cfg: DSSMConfig, n_items: int, n_genres: int, n_artists: int = 0):
+    def __init__(self, cfg: DSSMConfig, n_items: int, n_genres: int, n_artists: int = 0, n_cooc: int = 0):
         super().__init__()
         self.register_buffer("genres", torch.zeros(n_items, n_genres))  # [K, G]
         self.register_buffer("pop", torch.zeros(n_items))  # [K]
+        # [K, C] artist co-occurrence vectors, or None (then not in the state dict)
+        self.register_buffer("cooc", torch.zeros(n_items, n_cooc) if n_cooc else None)
         self.genre_proj = nn.Linear(n_genres, cfg.hidden_dim, bias=False)
         d = cfg.embedding_dim
         self.item_id = nn.Embedding(n_items, d, sparse=cfg.sparse_bag) if cfg.item_id_embedding else None
@@ -91,8 +93,8 @@ class ItemTower(nn.Module):
             self.register_buffer("artist", torch.zeros(n_items, dtype=torch.long))  # [K] artist code
             self.artist_emb = nn.Embedding(max(n_artists, 1), d, sparse=cfg.sparse_bag)
         extra = d * (cfg.item_id_embedding + cfg.artist_embedding)
-        self.dense = dense_block(cfg, 1 + cfg.hidden_dim + extra)
-        self.out = nn.Linear(cfg.hidden_dim + cfg.embedding_dim, cfg.embedding_dim)
+        self.dense = dense_block(cfg, 1 + cfg.hidden_dim + extra + n_cooc)
+        self.out = nn.Linear(cfg.hidden_dim + cfg.embedding_dim + n_cooc, cfg.embedding_dim)
         self.norm = OutputNorm(cfg.norm, cfg.embedding_dim)
 
     def forward(self, items: torch.Tensor) -> torch.Tensor:
@@ -102,8 +104,12 @@ class ItemTower(nn.Module):
             parts.append(self.item_id(items))  # [B, D]
         if self.artist_emb is not None:
             parts.append(self.artist_emb(self.artist[items]))  # [B, D]
+        skip = [hidden]
+        if self.cooc is not None:  # into the dense block and, as is, into the output layer
+            parts.append(self.cooc[items])  # [B, C]
+            skip.append(self.cooc[items])
         dense = self.dense(torch.cat(parts, dim=1))  # [B, D]
-        return self.norm(self.out(torch.cat([hidden, dense], dim=1)))
+        return self.norm(self.out(torch.cat([*skip, dense], dim=1)))
 
 
 class UserTower(nn.Module):
@@ -149,17 +155,23 @@ class UserTower(nn.Module):
 class DSSM(nn.Module):
     """Two towers scored by L2 distance; trained with a triplet margin loss."""
 
-    def __init__(self, cfg: DSSMConfig, n_tracks: int, n_items: int, n_genres: int, n_artists: int = 0):
+    def __init__(self, cfg: DSSMConfig, n_tracks: int, n_items: int, n_genres: int, n_artists: int = 0,
+                 n_cooc: int = 0):
         super().__init__()
         self.cfg = cfg
         self.dims = {"n_tracks": n_tracks, "n_items": n_items, "n_genres": n_genres, "n_artists": n_artists}
-        self.item_tower = ItemTower(cfg, n_items, n_genres, n_artists)
+        if n_cooc:
+            self.dims["n_cooc"] = n_cooc
+        self.item_tower = ItemTower(cfg, n_items, n_genres, n_artists, n_cooc)
         self.user_tower = UserTower(cfg, n_tracks)
 
-    def set_item_features(self, genres, pop, artist=None) -> None:
-        """Copy item features (numpy or tensors: genres [K, G], pop [K], artist codes [K])."""
+    def set_item_features(self, genres, pop, artist=None, cooc=None) -> None:
+        """Copy item features (numpy or tensors: genres [K, G], pop [K], artist codes [K],
+        co-occurrence vectors [K, C])."""
         self.item_tower.genres.copy_(torch.as_tensor(genres, dtype=torch.float32))
         self.item_tower.pop.copy_(torch.as_tensor(pop, dtype=torch.float32))
+        if self.item_tower.cooc is not None:
+            self.item_tower.cooc.copy_(torch.as_tensor(cooc, dtype=torch.float32))
         if self.item_tower.artist_emb is not None:
             self.item_tower.artist.copy_(torch.as_tensor(artist, dtype=torch.long))
 
@@ -206,8 +218,8 @@ class DSSM(nn.Module):
 
 def build_model(cfg: DSSMConfig, data) -> DSSM:
     """A DSSM sized for ``data`` (a TrainingData) with its item features loaded."""
-    model = DSSM(cfg, data.n_tracks, data.n_items, data.n_genres, data.n_artists)
-    model.set_item_features(data.item_genres, data.item_pop, data.item_artist)
+    model = DSSM(cfg, data.n_tracks, data.n_items, data.n_genres, data.n_artists, data.item_cooc.shape[1])
+    model.set_item_features(data.item_genres, data.item_pop, data.item_artist, data.item_cooc)
     return model
 
 

@@ -10,11 +10,9 @@ Definitions (the seminar, docs/seed.md):
   stored as catalog id + 1, padded with 0 — the user tower's EmbeddingBag input;
 * triplets: every positive of a kept track × ``n_negatives`` negatives drawn uniformly from the
   other kept tracks, split train/val/test by one seeded permutation;
-* session pairs (``pair_window`` > 0; not in the seminar): two kept tracks that were positives in
-  one session, the later within ``pair_window`` positives of the earlier and by another artist,
-  with the later one's listened time as the pair's weight — the training signal of the per-track
-  lists that ``i2i`` serves (``model.dssm.DSSM.pair_loss``). Same-artist pairs are left out: the
-  artist is a public feature, and ``i2i`` skips the recent artists anyway.
+* session pairs (``pair_window`` > 0) and artist co-occurrence vectors (``cooc_dim`` > 0), not
+  in the seminar: what one session's positives say about which tracks belong together
+  (:mod:`model.cooccurrence`).
 
 "A triplet's history excludes its own positive and negative" is applied at batch time by masking
 (``mask_history``): a triplet stores the *row* of its user's history rather than a copy, which
@@ -31,7 +29,8 @@ import pandas as pd
 from sim_bridge.contract import columns as C
 from sim_bridge.contract.catalog import Catalog
 from sim_bridge.contract.files import ConfigError
-from sim_bridge.contract.logs import session_order
+
+from model.cooccurrence import artist_vectors, session_pairs
 
 POP_TRANSFORMS = ("raw", "log", "standard")
 
@@ -49,14 +48,16 @@ class FeatureConfig:
     pop_transform: str = "raw"  # the catalog's pop as given (the seminar) | log (log1p) | standard (z-scored log1p);
     # log and standard are for play counts and refuse a negative pop (the course's is standardised)
     pair_window: int = 0  # session pairs: up to this many later positives per positive (0: none, the seminar)
+    cooc_dim: int = 0  # artist co-occurrence vectors as an item input, this wide (0: none, the seminar)
     seed: int = 0  # negatives and split
 
     def __post_init__(self) -> None:
         for key in ("min_positives", "history_len", "n_negatives"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"features.{key}: must be >= 1, got {getattr(self, key)}")
-        if self.pair_window < 0:
-            raise ConfigError(f"features.pair_window: must be >= 0, got {self.pair_window}")
+        for key in ("pair_window", "cooc_dim"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"features.{key}: must be >= 0, got {getattr(self, key)}")
         if not 0.0 <= self.positive_threshold < 1.0:
             raise ConfigError(f"features.positive_threshold: must be in [0, 1), got {self.positive_threshold}")
         for key in ("val_fraction", "test_fraction"):
@@ -89,6 +90,7 @@ class TrainingData:
     test: np.ndarray  # int32 [n_test, 3]
     pairs: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 2), np.int32))  # int32 [P, 2]
     pair_time: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.float32))  # float32 [P]
+    item_cooc: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros((0, 0), np.float32))  # float32 [K, C]
 
     @property
     def n_items(self) -> int:
@@ -115,12 +117,13 @@ def build_training_data(events: pd.DataFrame, catalog: Catalog, cfg: FeatureConf
     triplets = _triplets(pos, track_ids, user_ids, cfg)
     train, val, test = _split(triplets, cfg)
     item_artist = pd.factorize(catalog.tracks[C.ARTIST].to_numpy()[track_ids], sort=True)[0].astype(np.int64)
-    pairs, pair_time = _session_pairs(events, track_ids, item_artist, cfg)
+    pairs, pair_time = session_pairs(events, track_ids, item_artist, cfg.positive_threshold, cfg.pair_window)
+    item_cooc = artist_vectors(events, catalog.artist_codes, cfg.positive_threshold, cfg.cooc_dim)[track_ids]
     return TrainingData(
         n_tracks=catalog.n_tracks, track_ids=track_ids, user_ids=user_ids, genre_ids=genre_ids,
         item_genres=item_genres, item_pop=_pop(catalog.pop, track_ids, cfg.pop_transform),
         item_artist=item_artist, history=history, train=train, val=val, test=test,
-        pairs=pairs, pair_time=pair_time,
+        pairs=pairs, pair_time=pair_time, item_cooc=item_cooc,
     )
 
 
@@ -212,34 +215,6 @@ def _triplets(pos: pd.DataFrame, track_ids: np.ndarray, user_ids: np.ndarray, cf
     out[:, 1] = np.repeat(item, n)
     out[:, 2] = neg.ravel()
     return out
-
-
-def _session_pairs(events: pd.DataFrame, track_ids: np.ndarray, item_artist: np.ndarray,
-                   cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(int32 [P, 2] (earlier item, later item), float32 [P] the later one's time): kept-track
-    positives of one session, each with the next ``pair_window`` positives after it (a track's
-    first positive in the session only), other artists' only."""
-    if cfg.pair_window == 0:
-        return np.zeros((0, 2), np.int32), np.zeros(0, np.float32)
-    if C.MESSAGE not in events.columns:
-        raise ValueError(f"events lack column(s) {[C.MESSAGE]} (session pairs need the sessions)")
-    order, session = session_order(events)
-    track = events[C.TRACK].to_numpy(dtype=np.int64)[order]
-    time = events[C.TIME].to_numpy(dtype=np.float64)[order]
-    item = np.searchsorted(track_ids, track)
-    kept = (time > cfg.positive_threshold) & (item < len(track_ids))
-    kept[kept] = track_ids[item[kept]] == track[kept]
-    plays = pd.DataFrame({"session": session[kept], "item": item[kept], "time": time[kept]})
-    plays = plays.drop_duplicates(["session", "item"])  # file order within a session: the first play
-    s, i, t = (plays[c].to_numpy() for c in ("session", "item", "time"))
-    first, later, weight = [], [], []
-    for d in range(1, cfg.pair_window + 1):
-        ok = (s[d:] == s[:-d]) & (item_artist[i[d:]] != item_artist[i[:-d]])
-        first.append(i[:-d][ok])
-        later.append(i[d:][ok])
-        weight.append(t[d:][ok])
-    pairs = np.stack([np.concatenate(first), np.concatenate(later)], axis=1).astype(np.int32)
-    return pairs, np.concatenate(weight).astype(np.float32)
 
 
 def _split(triplets: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

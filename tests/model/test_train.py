@@ -225,3 +225,21 @@ def test_session_pairs_pull_paired_items_together(data, tiny_cfg, negatives):
     assert with_pairs.history[-1]["pair_loss"] < with_pairs.history[0]["pair_loss"]
     assert "pair_loss" not in without.history[0]
     assert gap > 0.1 and gap > 5 * abs(gap0)
+
+
+def test_cooccurrence_vectors_feed_the_item_tower_and_round_trip(tmp_path, events, catalog, tiny_cfg):
+    from model.checkpoint import data_maps, load_checkpoint, save_checkpoint
+    from model.features import build_training_data
+    from model.infer import item_embeddings
+
+    cfg = with_overrides(tiny_cfg, {"features.cooc_dim": 4})
+    data = build_training_data(events, catalog, cfg.features)
+    assert data.item_cooc.shape == (data.n_items, 4)
+    result = train(cfg, data, device="cpu")
+    assert result.model.dims["n_cooc"] == 4
+    save_checkpoint(tmp_path / "c.pt", result.model, cfg, data_maps(data))
+    model, _, _ = load_checkpoint(tmp_path / "c.pt")
+    assert np.array_equal(item_embeddings(model, data, device="cpu"), item_embeddings(result.model, data, device="cpu"))
+    # the vectors are an input: other vectors, other item embeddings
+    model.item_tower.cooc.mul_(-1)
+    assert not np.allclose(item_embeddings(model, data, device="cpu"), item_embeddings(result.model, data, device="cpu"))
