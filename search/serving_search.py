@@ -2,8 +2,11 @@
 
 A trial's lists are computed once at the longest candidate ``k`` (:class:`Lists`); every
 candidate serving then costs one simulated run on the tuner's seed, paired with that seed's
-sticky_artist control (it needs no training). :meth:`ServingTuner.search` is coordinate descent
-over small grids: first the policy, then each knob the chosen policy reads, one at a time.
+sticky_artist control (it needs no training). :meth:`ServingTuner.search` tunes each candidate
+policy by coordinate descent over the small grids of the knobs it reads, one knob at a time, and
+keeps the best policy at its best knobs (choosing the policy first, at one set of knobs, kept
+``contextual`` over an ``i2i`` that wins by far with a higher like threshold and more artists
+skipped).
 The rungs (:mod:`search.rungs`) use the same tuner on their own seed.
 """
 from __future__ import annotations
@@ -76,20 +79,30 @@ class ServingTuner:
         return Choice(serving, lift, len(scored))
 
     def search(self, lists: Lists, start: ServingConfig) -> Choice:
-        """Coordinate descent: the policy, then each of its knobs over the grid, one at a time."""
-        best = self.best_policy(lists, start)
-        seen = {_key(best.serving): best.lift}
-        tried = best.tried
-        for knob in knobs_of(best.serving.policy, list(self.cfg.knobs)):
+        """Each candidate policy tuned by coordinate descent over its own knobs (one knob at a
+        time, from ``start``'s values); the best of them. Policies are compared at their best
+        knobs, not at ``start``'s: a rule that needs other knobs than another's still wins."""
+        tried, best = 0, None
+        for policy in self.cfg.policies:
+            choice = self.tune(lists, replace(start, policy=policy))
+            tried += choice.tried
+            if best is None or choice.lift > best.lift:
+                best = choice
+        return Choice(best.serving, best.lift, tried)
+
+    def tune(self, lists: Lists, start: ServingConfig) -> Choice:
+        """Coordinate descent from ``start`` over each knob its policy reads, one at a time."""
+        best = Choice(start, self.lift(start, lists), 1)
+        seen = {_key(start): best.lift}
+        for knob in knobs_of(start.policy, list(self.cfg.knobs)):
             for value in self.cfg.knobs[knob]:
                 cand = with_overrides(best.serving, {knob: value})
                 if _key(cand) in seen:
                     continue
                 lift = seen[_key(cand)] = self.lift(cand, lists)
-                tried += 1
                 if lift > best.lift:
-                    best = Choice(cand, lift, tried)
-        return Choice(best.serving, best.lift, tried)
+                    best = Choice(cand, lift, 0)
+        return Choice(best.serving, best.lift, len(seen))
 
 
 def model_lists(model, data, k: int, policies: list[str], device: str = "cpu", nprobe: int = 0) -> Lists:
