@@ -1,8 +1,8 @@
 """Rungs: multi-fidelity on the objective itself.
 
-After each epoch in ``rungs.epochs`` the current model is served (each candidate policy with the
-knobs chosen so far; after the first rung only its winner) on a few thousand sessions of the rung
-seed, paired with that seed's sticky_artist control: the *rung lift*. A trial stops when its rung
+After each epoch in ``rungs.epochs`` the current model is served (at the first rung the serving
+search's choice, each candidate policy at its best knobs; later rungs serve that choice) on a few
+thousand sessions of the rung seed, paired with that seed's sticky_artist control: the *rung lift*. A trial stops when its rung
 lift stops improving and keeps the weights of its best rung (the per-epoch validation loss does
 not predict the lift).
 """
@@ -23,7 +23,7 @@ class RungWatcher:
 
     def __init__(self, cfg: RungConfig, tuner: ServingTuner, data, serving: ServingConfig, device: str = "cpu"):
         self.cfg, self.tuner, self.data, self.device = cfg, tuner, data, device
-        self.serving = serving  # the best policy at the latest rung (knobs: the base config's)
+        self.serving = serving  # the serving chosen at the first rung
         self.lifts: dict[int, float] = {}  # epoch → rung lift
         self.best_lift, self.best_epoch, self.best_state = -math.inf, 0, None
         self.seconds = 0.0  # spent measuring rungs
@@ -34,10 +34,14 @@ class RungWatcher:
         if epoch not in self.cfg.epochs:
             return None
         t0 = time.perf_counter()
-        # after the first rung only its winner is served: each rung's lists cost more than its simulations
+        # the first rung chooses the serving (each policy at its best knobs); later rungs serve that
+        # choice only: each rung's lists cost more than its simulations
         policies = [self.serving.policy] if self.lifts else None
         lists = self.tuner.lists(model, self.data, self.device, self.serving.k, policies, self.cfg.list_nprobe)
-        choice = self.tuner.best_policy(lists, self.serving, policies)
+        if self.lifts:
+            choice = self.tuner.best_policy(lists, self.serving, policies)
+        else:
+            choice = self.tuner.search(lists, self.serving)
         model.train()  # back to training mode (inference switched it to eval)
         self.serving, self.lifts[epoch] = choice.serving, choice.lift
         self.bad_rungs = 0 if choice.lift >= self.best_lift + self.cfg.min_improvement else self.bad_rungs + 1
