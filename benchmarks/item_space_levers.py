@@ -1,14 +1,14 @@
 """Closer to the ceiling: what each item-space lever is worth, beside what perfect item embeddings give.
 
-    python benchmarks/item_space_levers.py [--epochs 6] [--sessions 10000] [--only NAME ...] [--smoke]
+    python benchmarks/item_space_levers.py [--epochs 3] [--sessions 10000] [--only NAME ...] [--smoke]
 
 Every DSSM row trains one configuration on the default logs for ``--epochs`` epochs (no rungs),
 chooses its serving the way a search trial does (``serving_search`` of ``configs/search.yaml``:
 the policy, then its knobs, on the tuning seed's sessions) and is scored by the paired A/B vs
 sticky_artist on the evaluation seed's sessions (common random numbers: every row meets the same
 listeners, so rows differ by the lever, not by luck). The base row is the first search on the
-built-in world's winner (``BASE``: +81% confirmed at 12 epochs); each lever is a set of dotted
-overrides on it.
+built-in world's winner (``BASE``: +81% confirmed at 12 epochs, served ``contextual`` when the
+serving search still chose the policy first); each lever is a set of dotted overrides on it.
 
 The ceiling rows put the world's hidden embeddings in place of a model's: per-track lists by
 cosine and by inner product, served through the same serving search and A/B. This script reads
@@ -52,21 +52,27 @@ BASE = {  # the first search on world v3 (13 trials, 25.6 min): its best, rounde
     "model.embedding_dim": 128, "model.margin": 0.81, "model.artist_embedding": True,
     "train.lr": 7.7e-3, "train.weight_decay": 1.9e-6, "train.min_delta": 0.003, "train.num_threads": 1,
 }
-LEVERS = {
+LEVERS = {  # dotted training overrides; a "skip_grid" entry replaces the serving search's skip_artists values
     "base": {},
+    "skip_artists grid up to 5 (before)": {"skip_grid": [0, 1, 2, 3, 5]},
     "session pairs, window 10": {"features.pair_window": 10},
     "session pairs, window 10, weight 3": {"features.pair_window": 10, "train.pair_weight": 3.0},
-    "session pairs, window 30": {"features.pair_window": 30},
-    "session pairs + item ids": {"features.pair_window": 10, "model.item_id_embedding": True},
-    "l2 outputs + session pairs": {"features.pair_window": 10, "model.norm": "l2"},
+    "artist co-occurrence vectors, 32": {"features.cooc_dim": 32},
+    "item-id embeddings": {"model.item_id_embedding": True},
+    "l2 outputs": {"model.norm": "l2"},
 }
 CEILINGS = ("true embeddings, cosine", "true embeddings, inner product")
 
 
 def lever_row(name: str, overrides: dict, inputs: TrialInputs, setup: TrialSetup) -> dict:
     """Train, choose the serving, A/B: one row."""
-    base = load_experiment_config(Path(load_search_config(SEARCH_FILE).base))
-    cfg = with_overrides(base, {**load_search_config(SEARCH_FILE).overrides, **BASE, **overrides})
+    overrides = dict(overrides)
+    skip_grid = overrides.pop("skip_grid", None)
+    if skip_grid is not None:
+        knobs = {**setup.serving_search.knobs, "skip_artists": skip_grid}
+        setup = replace(setup, serving_search=replace(setup.serving_search, knobs=knobs))
+    scfg = load_search_config(SEARCH_FILE)
+    cfg = with_overrides(load_experiment_config(Path(scfg.base)), {**scfg.overrides, **BASE, **overrides})
     t0 = time.perf_counter()
     out = run_trial(cfg, inputs, setup)
     m = out.metrics
@@ -106,7 +112,7 @@ def _serving_text(s: ServingConfig) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=6, help="training epochs of every DSSM row")
+    p.add_argument("--epochs", type=int, default=3, help="training epochs of every DSSM row")
     p.add_argument("--sessions", type=int, default=10000, help="paired A/B sessions per row")
     p.add_argument("--only", nargs="+", choices=[*LEVERS, *CEILINGS], help="run only these rows")
     p.add_argument("--smoke", action="store_true", help="tiny world and logs, configs/smoke.yaml's settings")
