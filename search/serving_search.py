@@ -3,7 +3,8 @@
 A trial's lists are computed once at the longest candidate ``k`` (:class:`Lists`); every
 candidate serving then costs one simulated run on the tuner's seed, paired with that seed's
 sticky_artist control (it needs no training). :meth:`ServingTuner.search` tunes each candidate
-policy by coordinate descent over the small grids of the knobs it reads, one knob at a time, and
+policy by coordinate descent over the small grids of the knobs it reads, one knob at a time (in
+passes, until a pass changes nothing), and
 keeps the best policy at its best knobs (choosing the policy first, at one set of knobs, kept
 ``contextual`` over an ``i2i`` that wins by far with a higher like threshold and more artists
 skipped).
@@ -90,18 +91,24 @@ class ServingTuner:
                 best = choice
         return Choice(best.serving, best.lift, tried)
 
-    def tune(self, lists: Lists, start: ServingConfig) -> Choice:
-        """Coordinate descent from ``start`` over each knob its policy reads, one at a time."""
+    def tune(self, lists: Lists, start: ServingConfig, max_passes: int = 3) -> Choice:
+        """Coordinate descent from ``start`` over each knob its policy reads, one at a time, in
+        passes until one changes nothing (at most ``max_passes``): the best like threshold
+        depends on how many artists are skipped, so one pass can stop short."""
         best = Choice(start, self.lift(start, lists), 1)
         seen = {_key(start): best.lift}
-        for knob in knobs_of(start.policy, list(self.cfg.knobs)):
-            for value in self.cfg.knobs[knob]:
-                cand = with_overrides(best.serving, {knob: value})
-                if _key(cand) in seen:
-                    continue
-                lift = seen[_key(cand)] = self.lift(cand, lists)
-                if lift > best.lift:
-                    best = Choice(cand, lift, 0)
+        for _ in range(max_passes):
+            before = best.serving
+            for knob in knobs_of(start.policy, list(self.cfg.knobs)):
+                for value in self.cfg.knobs[knob]:
+                    cand = with_overrides(best.serving, {knob: value})
+                    if _key(cand) in seen:
+                        continue
+                    lift = seen[_key(cand)] = self.lift(cand, lists)
+                    if lift > best.lift:
+                        best = Choice(cand, lift, 0)
+            if best.serving == before:
+                break
         return Choice(best.serving, best.lift, len(seen))
 
 

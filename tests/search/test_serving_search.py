@@ -24,8 +24,23 @@ def test_the_search_keeps_the_best_serving_it_measured(tiny_trial):
         tuned = tuner.tune(lists, ServingConfig(policy, k=20))
         assert choice.lift >= tuned.lift
         assert tuned.lift >= tuner.lift(ServingConfig(policy, k=20), lists)  # descent never loses its start
-    # indexed reads only k (one more value); i2i reads three knobs (at most 1 + 1 + 2 + 2 candidates)
-    assert choice.tried <= 2 + 6
+    # indexed reads only k (one more value); i2i reads three knobs, 2 × 2 × 2 combinations at most
+    assert choice.tried <= 2 + 8
+
+
+def test_descent_passes_until_a_pass_changes_nothing(tiny_trial):
+    cfg = ServingSearchConfig(policies=["i2i"], sessions=300, seed=7,
+                              knobs={"like_threshold": [0.3, 0.6, 0.9], "skip_artists": [0, 1, 3, 8]})
+    tuner = tuner_for(tiny_trial, cfg)
+    lists = tuner.lists(tiny_trial.model, tiny_trial.data, min_k=20)
+    choice = tuner.tune(lists, ServingConfig("i2i", k=20))
+    # a local optimum of the grid: no single knob's other value does better
+    for knob, values in cfg.knobs.items():
+        for value in values:
+            other = ServingConfig(**{**vars(choice.serving), knob: value})
+            assert tuner.lift(other, lists) <= choice.lift
+    one_pass = tuner.tune(lists, ServingConfig("i2i", k=20), max_passes=1)
+    assert choice.lift >= one_pass.lift and choice.tried >= one_pass.tried
 
 
 def test_a_policy_is_tried_only_with_the_knobs_it_reads(tiny_trial):
