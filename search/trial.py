@@ -145,7 +145,9 @@ def run_trial(cfg: ExperimentConfig, inputs: TrialInputs, setup: TrialSetup, dev
     if setup.serving_search is not None and inputs.tuning_control is not None:
         tuner = ServingTuner(setup.serving_search, simulator, inputs.tuning_control, setup.serving_search.seed)
         lists = tuner.lists(result.model, data, device, cfg.serving.k)
-        choice = tuner.search(lists, watcher.serving if watcher else cfg.serving)
+        # from the config's serving, not the rungs' choice: the final choice depends on the weights
+        # and the exact lists only (the rungs may have chosen on approximate lists)
+        choice = tuner.search(lists, cfg.serving)
         serving = choice.serving
         metrics.update(serving_metrics(choice))
     cfg = replace(cfg, serving=serving)  # the trial is saved, exported and confirmed as served
