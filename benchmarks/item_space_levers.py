@@ -33,7 +33,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from model.config import load_experiment_config  # noqa: E402
 from sim_bridge.abtest import paired_eval  # noqa: E402
 from sim_bridge.contract.files import with_overrides  # noqa: E402
 from sim_bridge.contract.logs import read_logs  # noqa: E402
@@ -43,7 +42,7 @@ from sim_bridge.defaults import (ensure_default_logs, ensure_default_world, ensu
 from sim_bridge.policies import needs_item_lists, serving_policy  # noqa: E402
 from sim_bridge.world import load_world  # noqa: E402
 
-from search.config import SEARCH_FILE, EvalConfig, load_search_config, parse_benchmark_args  # noqa: E402
+from search.config import EvalConfig, parse_benchmark_args, search_defaults  # noqa: E402
 from search.serving_search import Lists, ServingTuner  # noqa: E402
 from search.trial import TrialInputs, TrialSetup, prepare, run_trial  # noqa: E402
 
@@ -64,15 +63,14 @@ LEVERS = {  # dotted training overrides; a "skip_grid" entry replaces the servin
 CEILINGS = ("true embeddings, cosine", "true embeddings, inner product")
 
 
-def lever_row(name: str, overrides: dict, inputs: TrialInputs, setup: TrialSetup) -> dict:
-    """Train, choose the serving, A/B: one row."""
+def lever_row(name: str, base, overrides: dict, inputs: TrialInputs, setup: TrialSetup) -> dict:
+    """Train ``base`` (the search's trial config) with ``BASE`` and ``overrides``, choose the serving, A/B: one row."""
     overrides = dict(overrides)
     skip_grid = overrides.pop("skip_grid", None)
     if skip_grid is not None:
         knobs = {**setup.serving_search.knobs, "skip_artists": skip_grid}
         setup = replace(setup, serving_search=replace(setup.serving_search, knobs=knobs))
-    scfg = load_search_config(SEARCH_FILE)
-    cfg = with_overrides(load_experiment_config(Path(scfg.base)), {**scfg.overrides, **BASE, **overrides})
+    cfg = with_overrides(base, {**BASE, **overrides})
     t0 = time.perf_counter()
     out = run_trial(cfg, inputs, setup)
     m = out.metrics
@@ -119,7 +117,7 @@ def main(argv=None) -> None:
     args = parse_benchmark_args(p, "item_space_levers", argv)
     world = load_world(ensure_smoke_world() if args.smoke else ensure_default_world())
     events = read_logs(ensure_smoke_logs() if args.smoke else ensure_default_logs())
-    scfg = load_search_config(SEARCH_FILE)
+    scfg, base = search_defaults(smoke=False, threads=1)  # the full search's trial config (smoke: the tiny world only)
     setup = TrialSetup(EvalConfig(sessions=args.sessions, seed=scfg.eval.seed), serving_search=scfg.serving_search)
     inputs = prepare(world, events, setup, None)  # each row builds the data of its own features
     k = max(int(v) for v in scfg.serving_search.knobs.get("k", [scfg.overrides.get("serving.k", 100)]))
@@ -129,7 +127,7 @@ def main(argv=None) -> None:
         if name in CEILINGS:
             row = ceiling_row(name, inputs, setup, k)
         else:
-            row = lever_row(name, {**LEVERS[name], "train.max_epochs": args.epochs}, inputs, setup)
+            row = lever_row(name, base, {**LEVERS[name], "train.max_epochs": args.epochs}, inputs, setup)
         rows.append(row)
         print(f"{name:<36} {row.get('epochs', '-'):>6} {row['seconds']:>8}  {row['serving']:<28} "
               f"{row['lift']:+.1f} [{row['lower']:+.1f}, {row['upper']:+.1f}]", flush=True)
