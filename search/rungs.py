@@ -1,8 +1,9 @@
 """Rungs: multi-fidelity on the objective itself.
 
-After each epoch in ``rungs.epochs`` the current model is served (at the first rung the serving
-search's choice, each candidate policy at its best knobs; later rungs serve that choice) on a few
-thousand sessions of the rung seed, paired with that seed's sticky_artist control: the *rung lift*. A trial stops when its rung
+After each epoch in ``rungs.epochs`` the current model is served on a few thousand sessions of the
+rung seed, paired with that seed's sticky_artist control: the *rung lift*. The first rung chooses
+the serving (``rungs.first_rung``: the best candidate policy at the config's knobs, or the whole
+serving search); later rungs serve that choice. A trial stops when its rung
 lift stops improving and keeps the weights of its best rung (the per-epoch validation loss does
 not predict the lift).
 """
@@ -34,11 +35,11 @@ class RungWatcher:
         if epoch not in self.cfg.epochs:
             return None
         t0 = time.perf_counter()
-        # the first rung chooses the serving (each policy at its best knobs); later rungs serve that
-        # choice only: each rung's lists cost more than its simulations
+        # the first rung chooses the serving; later rungs serve that choice only (their lists cost
+        # more than their one simulation)
         policies = [self.serving.policy] if self.lifts else None
         lists = self.tuner.lists(model, self.data, self.device, self.serving.k, policies, self.cfg.list_nprobe)
-        if self.lifts:
+        if self.lifts or self.cfg.first_rung == "policies":
             choice = self.tuner.best_policy(lists, self.serving, policies)
         else:
             choice = self.tuner.search(lists, self.serving)

@@ -1,8 +1,10 @@
 """search.rungs: the rung lift measured after some epochs, the stop rule, the best rung kept."""
 import math
 
+import pytest
 import torch
 
+from sim_bridge.contract.files import ConfigError
 from sim_bridge.contract.recs import ServingConfig
 
 from search.config import RungConfig, ServingSearchConfig
@@ -23,7 +25,7 @@ class ScriptedTuner(ServingTuner):
 
 
 def test_rung_lifts_at_rung_epochs_only(tiny_trial):
-    cfg = RungConfig(epochs=[1, 3], sessions=300, seed=9)
+    cfg = RungConfig(epochs=[1, 3], sessions=300, seed=9, first_rung="search")
     tuner = ServingTuner(ServingSearchConfig(policies=["indexed", "i2i"], sessions=300, seed=9), tiny_trial.simulator,
                          tiny_trial.control(300, 9), 9)
     w = RungWatcher(cfg, tuner, tiny_trial.data, ServingConfig("i2i", k=20))
@@ -39,6 +41,22 @@ def test_rung_lifts_at_rung_epochs_only(tiny_trial):
     assert lift >= max(tuner.lift(ServingConfig(p, k=20), lists) for p in ("indexed", "i2i"))
     assert w.serving.policy in ("indexed", "i2i")
     assert w.metrics()["rung_lift_1"] == lift and w.metrics()["rung_seconds"] > 0
+
+
+def test_the_first_rung_can_choose_the_policy_alone(tiny_trial):
+    cfg = RungConfig(epochs=[1, 3], sessions=300, seed=9, first_rung="policies")
+    tuner = ServingTuner(ServingSearchConfig(policies=["indexed", "i2i"], sessions=300, seed=9), tiny_trial.simulator,
+                         tiny_trial.control(300, 9), 9)
+    start = ServingConfig("i2i", k=20, like_threshold=0.9, skip_artists=3)
+    w = RungWatcher(cfg, tuner, tiny_trial.data, start)
+    lift = w.observe(1, tiny_trial.model)
+    lists = tuner.lists(tiny_trial.model, tiny_trial.data, min_k=20)
+    # one simulation per policy, at the start's knobs (not tuned): the best of them
+    by_policy = {p: tuner.lift(ServingConfig(p, k=20, like_threshold=0.9, skip_artists=3), lists) for p in ("indexed", "i2i")}
+    assert lift == max(by_policy.values()) and w.serving.policy == max(by_policy, key=by_policy.get)
+    assert (w.serving.k, w.serving.like_threshold, w.serving.skip_artists) == (20, 0.9, 3)
+    with pytest.raises(ConfigError, match="rungs.first_rung"):
+        RungConfig(first_rung="all")
 
 
 def test_a_trial_stops_when_its_rung_lift_stops_improving(tiny_trial):
