@@ -13,10 +13,17 @@ COMPLETE only when its last result is final; a trial ASHA stopped is told PRUNED
 So a partial score — even a partial ``val_loss`` under ``--objective val_loss`` — never reaches
 the sampler as if the trial had finished. ``multi`` runs without a scheduler.
 
+What the sampler does learn from a pruned trial: its per-epoch progress, reported to Optuna as
+intermediate values (the rung lift when the objective is maximised, the validation loss when it
+is minimised). TPE ranks pruned trials by the last epoch they reached, then by that value, so a
+trial ASHA kept until epoch 4 counts as better than one stopped at epoch 1, and of two stopped at
+epoch 1 the one with the higher rung lift; without the values every pruned trial ranked alike.
+With ASHA stopping three trials in four, that is most of what a search measures.
+
 ``--warm-start EXPERIMENT_DIR`` seeds a new study with an earlier run's trials: every finished trial
 whose sampled values all lie inside the new space becomes a COMPLETE trial (its objective value as
-measured), every trial the scheduler stopped a PRUNED one, so the sampler starts from what the
-earlier run learned. The earlier run must have optimised the same objective (values of another
+measured), every trial the scheduler stopped a PRUNED one (with its last progress value), so the
+sampler starts from what the earlier run learned. The earlier run must have optimised the same objective (values of another
 would mislead the sampler).
 """
 from __future__ import annotations
@@ -38,11 +45,19 @@ from search.errors import SearchError
 
 
 class FinalOnlyOptunaSearch(OptunaSearch):
-    """OptunaSearch that only ever learns from a trial's final report (see the module doc)."""
+    """OptunaSearch whose objective values come only from final reports; per-epoch reports give
+    ``progress_key`` as intermediate values (see the module doc)."""
+
+    def __init__(self, *args, progress_key: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.progress_key = progress_key
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        # Intermediate values are not the objective (NaN placeholders); TPE does not need them.
-        return
+        if self.progress_key is None or isinstance(self.metric, list) or trial_id in self._completed_trials:
+            return
+        value, step = result.get(self.progress_key), result.get("training_iteration")
+        if value is not None and step is not None and math.isfinite(float(value)):
+            self._ot_trials[trial_id].report(float(value), int(step))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if result is not None and not result.get("final", False):
@@ -73,11 +88,19 @@ def build_searcher(spec: dict[str, Param], obj: Objective, seed: int, max_concur
     seed's own configuration is always measured alongside the search.
     """
     searcher = FinalOnlyOptunaSearch(
-        space=to_optuna(spec), metric=obj.metric, mode=obj.mode,
+        space=to_optuna(spec), metric=obj.metric, mode=obj.mode, progress_key=progress_key(obj),
         sampler=build_sampler(sampler or SamplerConfig(), seed), seed=None,
         points_to_evaluate=[start_from] if start_from else None, storage=storage, study_name=study_name,
     )
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+
+
+def progress_key(obj: Objective) -> str | None:
+    """The per-epoch value a pruned trial is ranked by: the rung lift (maximised) or the validation
+    loss (minimised), the study's direction; None for ``multi`` (Optuna keeps no intermediate values)."""
+    if obj.multi:
+        return None
+    return "rung_lift" if obj.mode == "max" else "val_loss"
 
 
 class RecordingASHA(ASHAScheduler):
@@ -151,14 +174,23 @@ def frozen_trials(frame: pd.DataFrame, spec: dict[str, Param], obj: Objective) -
         if params is None or row["status"] not in ("finished", "stopped"):
             continue
         if row["status"] == "stopped":
-            out.append(optuna.trial.create_trial(params=params, distributions=dists,
-                                                 state=optuna.trial.TrialState.PRUNED))
+            out.append(optuna.trial.create_trial(params=params, distributions=dists, state=optuna.trial.TrialState.PRUNED,
+                                                 intermediate_values=_progress(row, obj)))
             continue
         values = [row.get(m) for m in (obj.metric if obj.multi else [obj.metric])]
         if all(v is not None and math.isfinite(float(v)) for v in values):
             value = {"values": [float(v) for v in values]} if obj.multi else {"value": float(values[0])}
             out.append(optuna.trial.create_trial(params=params, distributions=dists, **value))
     return out
+
+
+def _progress(row: pd.Series, obj: Objective) -> dict[int, float]:
+    """A stopped trial's last progress value at its last epoch, as ``FinalOnlyOptunaSearch`` reports it."""
+    key = progress_key(obj)
+    value, step = row.get(key) if key else None, row.get("training_iteration")
+    if value is None or step is None or not math.isfinite(float(value)) or not math.isfinite(float(step)):
+        return {}
+    return {int(step): float(value)}
 
 
 def _params(row: pd.Series, dists: dict) -> dict | None:

@@ -13,7 +13,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from search.config import AshaConfig, Param, SamplerConfig, objective
 from search.experiment import pareto_mask, ranked
 from search.searcher import (FinalOnlyOptunaSearch, WarmStartError, base_point, build_sampler, build_scheduler,
-                             build_searcher, earlier_trials, frozen_trials, seed_study, study_storage)
+                             build_searcher, earlier_trials, frozen_trials, progress_key, seed_study, study_storage)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -35,6 +35,29 @@ def test_only_a_final_report_completes_an_optuna_trial():
     assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
     assert s._ot_study.trials[0].value == 4.5
     assert s._ot_study.trials[1].intermediate_values == {}
+
+
+def test_pruned_trials_carry_their_progress_for_the_sampler():
+    s = FinalOnlyOptunaSearch(space={"x": FloatDistribution(0, 1)}, metric="score", mode="max", seed=0,
+                              progress_key="rung_lift")
+    for tid in ("early", "late"):
+        s.suggest(tid)
+    s.on_trial_result("early", {"score": math.nan, "rung_lift": math.nan, "training_iteration": 1})  # before a rung
+    s.on_trial_result("early", {"score": math.nan, "rung_lift": 12.5, "training_iteration": 2, "final": False})
+    s.on_trial_complete("early", result={"score": math.nan, "rung_lift": 12.5, "final": False})
+    for epoch, lift in ((1, 40.0), (4, 95.0)):
+        s.on_trial_result("late", {"score": math.nan, "rung_lift": lift, "training_iteration": epoch, "final": False})
+    s.on_trial_complete("late", result={"score": math.nan, "final": False})
+    s.on_trial_result("late", {"rung_lift": 99.0, "training_iteration": 5})  # after its end: ignored
+    early, late = s._ot_study.trials
+    assert (early.state, late.state) == (TrialState.PRUNED, TrialState.PRUNED)  # never a value
+    assert early.intermediate_values == {2: 12.5} and late.intermediate_values == {1: 40.0, 4: 95.0}
+
+
+def test_the_progress_key_follows_the_objective():
+    assert progress_key(objective("score")) == "rung_lift" and progress_key(objective("lift")) == "rung_lift"
+    assert progress_key(objective("val_loss")) == "val_loss"
+    assert progress_key(objective("multi")) is None
 
 
 def test_partial_val_loss_is_not_a_result_either():
@@ -130,7 +153,7 @@ def earlier_frame() -> pd.DataFrame:
         {"trial_id": "a", "status": "finished", "score": 90.0, "config/model.norm": "l2", "config/train.lr": 1e-3,
          "config/model.dense_depth": 2},
         {"trial_id": "b", "status": "stopped", "score": math.nan, "config/model.norm": "none",
-         "config/train.lr": 5e-3, "config/model.dense_depth": 1},
+         "config/train.lr": 5e-3, "config/model.dense_depth": 1, "rung_lift": 35.0, "training_iteration": 4},
         {"trial_id": "c", "status": "finished", "score": 70.0, "config/model.norm": "layernorm",  # not in the space
          "config/train.lr": 1e-3, "config/model.dense_depth": 2},
         {"trial_id": "d", "status": "errored", "score": math.nan, "config/model.norm": "l2",
@@ -142,6 +165,7 @@ def test_finished_become_complete_stopped_pruned_the_rest_skipped(tmp_path):
     trials = frozen_trials(earlier_frame(), SPEC, objective("score"))
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
     assert trials[0].value == 90.0 and trials[0].params == {"model.norm": "l2", "train.lr": 1e-3, "model.dense_depth": 2}
+    assert trials[1].intermediate_values == {4: 35.0}  # how far the stopped trial got, as a live run reports it
     assert seed_study(study_storage(tmp_path), "new", objective("score"), trials) == 2
     study = optuna.load_study(study_name="new", storage=study_storage(tmp_path))
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
