@@ -36,7 +36,7 @@ class DSSMConfig:
     margin: float = 0.4
     item_id_embedding: bool = False  # learn a per-item vector in the item tower (off in the seminar)
     artist_embedding: bool = False  # learn a per-artist vector from the public catalog's artist
-    sparse_bag: bool = True  # sparse gradients for the 50,001-row bag (SparseAdam: lazy, touched rows only)
+    sparse_bag: bool = True  # sparse gradients for the 50,001-row bag (LazyAdam: touched rows only)
 
     def __post_init__(self) -> None:
         for key in ("hidden_dim", "embedding_dim", "dense_depth"):
@@ -209,7 +209,7 @@ class DSSM(nn.Module):
         return (per_pair * weight).sum() / weight.sum().clamp(min=1e-12)
 
     def sparse_parameters(self) -> list[nn.Parameter]:
-        """Parameters with sparse gradients (for SparseAdam); empty when ``sparse_bag`` is off."""
+        """Parameters with sparse gradients (for LazyAdam); empty when ``sparse_bag`` is off."""
         if not self.cfg.sparse_bag:
             return []
         mods = [self.user_tower.bag, self.item_tower.item_id, self.item_tower.artist_emb]

@@ -8,6 +8,7 @@ from sim_bridge.contract.files import with_overrides
 
 from model.config import load_experiment_config, read_variants
 from model.infer import recommend
+from model.lazy_adam import LazyAdam
 from model.config import TrainConfig
 from model.train import (STOP_CALLBACK, STOP_EARLY, STOP_MAX_EPOCHS, EarlyStopping, grouped_permutation, lr_schedulers,
                          positive_runs, train)
@@ -30,7 +31,7 @@ def _lrs(losses, **train_cfg) -> list[float]:
     """The LR after each epoch's loss, for a dense and a sparse optimiser under ``lr_schedulers``."""
     tc = TrainConfig(**train_cfg)
     opts = [torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=tc.lr),
-            torch.optim.SparseAdam([torch.zeros(1, requires_grad=True)], lr=tc.lr)]
+            LazyAdam([torch.zeros(1, requires_grad=True)], lr=tc.lr)]
     scheds = lr_schedulers(opts, tc)
     out = []
     for x in losses:
@@ -168,7 +169,7 @@ def test_only_dense_adam_moves_bag_rows_a_batch_does_not_touch(data, tiny_cfg, s
     """The seed table trains the bag densely: Adam's momentum and weight decay reach every row.
     The sparse bag is lazy Adam: a row no batch touches keeps its value."""
     from model.dssm import build_model
-    from model.train import _lazy_weight_decay, _optimizers
+    from model.train import _optimizers
 
     cfg = with_overrides(tiny_cfg, {"model.sparse_bag": sparse_bag, "train.weight_decay": 1e-3})
     torch.manual_seed(0)
@@ -180,7 +181,6 @@ def test_only_dense_adam_moves_bag_rows_a_batch_does_not_touch(data, tiny_cfg, s
         for opt in opts:
             opt.zero_grad(set_to_none=True)
         loss.backward()
-        _lazy_weight_decay(model.sparse_parameters(), cfg.train.weight_decay)
         before = bag.detach().clone()
         for opt in opts:
             opt.step()
