@@ -15,6 +15,11 @@ then the time the default took to reach each baseline's final best (the mark to 
 the budget). ``--smoke`` runs the three on the tiny world (``--smoke-test``) with
 ``benchmarks.bench_search`` of ``configs/smoke.yaml`` (2 trials each, a 1-minute budget).
 Timings depend on what else runs on the machine; run it on free cores.
+
+``--reuse NAME=DIR`` takes variant NAME's experiment from an earlier search instead of running it
+again (e.g. ``default=runs/card`` after ``python -m search.run --num-samples 50 --time-budget-s
+1800``): its ``search_run.json`` must show this budget and sample count; that it ran NAME's
+configuration, on this machine with nothing else running, is up to you.
 """
 from __future__ import annotations
 
@@ -65,6 +70,29 @@ def run_search(name: str, config: Path, storage: Path, budget_s: float, samples:
     return storage / name
 
 
+def parse_reuse(items: list[str]) -> dict[str, Path]:
+    out = {}
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or name not in VARIANTS:
+            raise SystemExit(f"bench_search: --reuse {item}: expected NAME=DIR with NAME one of {', '.join(VARIANTS)}")
+        out[name] = Path(folder)
+    return out
+
+
+def checked_reuse(name: str, exp: Path, budget_s: float, samples: int) -> Path:
+    """``exp``, when its run file says it searched ``name``'s configuration with this budget and samples."""
+    if not (exp / experiment.RUN_FILE).is_file():
+        raise SystemExit(f"bench_search: --reuse {name}={exp}: no {experiment.RUN_FILE} there (not a search)")
+    run = experiment.read_run_file(exp)
+    expected = {"time_budget_s": budget_s, "num_samples": samples}
+    got = {k: run.get(k) for k in expected}
+    if got != expected:
+        raise SystemExit(f"bench_search: --reuse {name}={exp}: it ran {got}, this benchmark {expected}")
+    print(f"== {name}: reused {exp}", flush=True)
+    return exp
+
+
 def summarise(exp: Path, marks: list[float]) -> dict:
     frame = experiment.load_trials(exp)
     line = timeline(frame, experiment.read_run_file(exp).get("started_at"))
@@ -105,7 +133,10 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=None, help="keep the experiments here (default: a temp folder)")
     p.add_argument("--only", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     p.add_argument("--smoke", action="store_true", help="tiny world, configs/smoke.yaml's budget and samples")
+    p.add_argument("--reuse", nargs="+", default=[], metavar="NAME=DIR",
+                   help="take variant NAME's experiment from DIR (an earlier search) instead of running it")
     args = parse_benchmark_args(p, "bench_search", argv)
+    reuse = parse_reuse(args.reuse)
     if "default" not in args.only:
         args.only = ["default", *args.only]
     budget, samples = 60.0 * args.minutes, args.num_samples
@@ -115,8 +146,12 @@ def main(argv=None) -> int:
         storage.mkdir(parents=True, exist_ok=True)
         results = {}
         for name in args.only:
-            config = variant_config(VARIANTS[name], Path(tmp), name)
-            results[name] = summarise(run_search(name, config, storage, budget, samples, args.smoke), marks)
+            if name in reuse:
+                exp = checked_reuse(name, reuse[name], budget, samples)
+            else:
+                exp = run_search(name, variant_config(VARIANTS[name], Path(tmp), name), storage, budget, samples,
+                                 args.smoke)
+            results[name] = summarise(exp, marks)
         report(results, marks)
     return 0
 

@@ -215,7 +215,7 @@ def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resum
         callbacks=[TBXLoggerCallback(), StatusTable(obj, started_at=settings.get("started_at"),
                                                      asha_file=exp_dir / experiment.ASHA_STOPS_FILE)],
         failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=1,
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=0,  # StatusTable prints instead
     )
     scheduler = searcher.build_scheduler(obj, scfg.asha, base.train.max_epochs, scfg.rungs.enabled,
                                          record=exp_dir / experiment.ASHA_STOPS_FILE)
@@ -314,9 +314,11 @@ def raise_budget(exp_dir: str | Path, num_samples: int) -> None:
 
 
 class StatusTable(tune.Callback):
-    """Prints the progress view each time a trial ends (:func:`render`): counts by state and by
-    stop reason, the running trials and the best finished ones, and the best so far with the wall
-    time (since the search started) when it was found."""
+    """The search's console output (Tune's own is off: ``verbose=0``): a line when a trial starts
+    (its sampled values as ``:.3g``, so a weight decay of 1e-6 reads ``1e-06``, not Tune's ``0.``),
+    a line after each of its epochs, and the progress view each time a trial ends (:func:`render`):
+    counts by state and by stop reason, the running trials and the best finished ones, and the best
+    so far with the wall time (since the search started) when it was found."""
 
     def __init__(self, obj: Objective, top: int = 5, started_at: float | None = None,
                  asha_file: str | Path | None = None):
@@ -331,6 +333,14 @@ class StatusTable(tune.Callback):
         asha = experiment.asha_stopped(Path(asha_file).parent) if asha_file else set()
         return render(trials, self.obj, self.top, ended=ended, started_at=getattr(self, "started_at", None),
                       asha=asha)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        print(f"trial {trial.trial_id} started: {config_text(trial.config or {})}", flush=True)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        line = epoch_line(trial.trial_id, result)
+        if line:
+            print(line, flush=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         print(self._render(trials, {trial.trial_id: "TERMINATED"}), flush=True)
@@ -400,6 +410,15 @@ def best_line(trial, obj: Objective, started_at: float | None, now: float | None
     if started_at is not None:
         text += f" ({_wall((time.time() if now is None else now) - started_at)} elapsed)"
     return text
+
+
+def epoch_line(trial_id: str, result: dict) -> str | None:
+    """``trial <id> epoch 4: val_loss 0.2101, best rung lift +95.3`` for a per-epoch report; None
+    for the final one (the progress view follows it)."""
+    if result.get("final") or not isinstance(result.get("epoch"), (int, float)):
+        return None
+    return (f"trial {trial_id} epoch {int(result['epoch'])}: val_loss {experiment.fmt(result.get('val_loss'), 4)}, "
+            f"best rung lift {experiment.fmt(result.get('rung_lift'), 4)}")
 
 
 def config_text(config: dict) -> str:

@@ -11,3 +11,10 @@ def test_bench_search_smoke_compares_the_three_searches(tmp_path):
     minutes = load_smoke().benchmarks["bench_search"]["minutes"]  # the label the script prints
     assert f"best@{minutes:g}min" in out and f"default/this {minutes:g}min" in out
     assert "finished" in out and "stopped" in out
+
+    # --reuse: the same experiments read back instead of searched again give the same table
+    again = run("bench_search.py", "--smoke", "--out", str(tmp_path / "again"),
+                "--reuse", *(f"{name}={tmp_path / name}" for name in ("default", "random", "no-rungs")))
+    assert not (tmp_path / "again" / "default").exists()
+    table = lambda text: [x for x in text.splitlines() if not x.startswith("==")]  # noqa: E731
+    assert table(again) == table(out) and f"default: reused {tmp_path / 'default'}" in again

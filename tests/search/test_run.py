@@ -190,3 +190,19 @@ def test_status_table_without_a_finished_trial_or_a_start_time():
     trials = _fake_trials()[:1]
     line = render(trials, objective("lift"), top=5, ended={"a": "TERMINATED"}).splitlines()[2]
     assert line == "best so far: a lift_vs_sticky 96"  # no start time known: no wall time
+
+
+def test_the_console_says_when_a_trial_starts_and_after_each_epoch(capsys):
+    from types import SimpleNamespace as T
+
+    from search.config import objective
+    from search.run import StatusTable
+
+    table = StatusTable(objective("score"))
+    trial = T(trial_id="a", config={"seed": 0, "train.weight_decay": 1e-6, "model.norm": "l2"})
+    table.on_trial_start(0, [trial], trial)
+    table.on_trial_result(0, [trial], trial, {"final": False, "epoch": 4, "val_loss": 0.21012, "rung_lift": 95.31})
+    table.on_trial_result(0, [trial], trial, {"final": True, "epoch": 4, "score": 90.0})  # the view follows instead
+    assert capsys.readouterr().out.splitlines() == [
+        "trial a started: weight_decay=1e-06 norm=l2",  # Tune's own box printed 0.
+        "trial a epoch 4: val_loss 0.2101, best rung lift 95.31"]
