@@ -42,7 +42,7 @@ def test_the_default_search_holds_what_the_focused_one_found():
     assert scfg.rungs.enabled and scfg.asha.enabled and scfg.sampler.kind == "tpe"
     milestones = {scfg.asha.grace_period * scfg.asha.reduction_factor ** i for i in range(5)}
     milestones = {m for m in milestones if m <= base.train.max_epochs}
-    assert len(milestones) >= 2 and milestones <= set(scfg.rungs.epochs)  # ASHA judges trials at rungs, on fresh lifts
+    assert milestones and milestones <= set(scfg.rungs.epochs)  # ASHA judges trials at rungs, on fresh lifts
     assert scfg.rungs.epochs[-1] == base.train.max_epochs
     check_serving_search(scfg.serving_search, base.serving)
 
