@@ -1,4 +1,6 @@
-"""benchmarks/bench_search.py runs end to end in its smoke mode."""
+"""benchmarks/bench_search.py runs end to end in its smoke mode (and trial_time.py reads its searches)."""
+import json
+
 from search.config import load_smoke
 from tests.benchmarks.smoke import run
 
@@ -18,3 +20,12 @@ def test_bench_search_smoke_compares_the_three_searches(tmp_path):
     assert not (tmp_path / "again" / "default").exists()
     table = lambda text: [x for x in text.splitlines() if not x.startswith("==")]  # noqa: E731
     assert table(again) == table(out) and f"default: reused {tmp_path / 'default'}" in again
+
+    # where the default search's trial time went: the parts add up to the trials' reported time
+    parts = run("trial_time.py", str(tmp_path / "default")).splitlines()
+    results = [f for f in (tmp_path / "default").glob("*/result.json") if f.stat().st_size]
+    reported = sum(json.loads(x)["time_this_iter_s"] for f in results for x in f.read_text().splitlines() if x.strip())
+    assert parts[0].startswith(f"{tmp_path / 'default'}: {len(results)} trials")
+    seconds = [float(line.split()[-3]) for line in parts[1:]]
+    shares = [float(line.split()[-1].rstrip("%")) for line in parts[1:]]
+    assert len(seconds) == 4 and abs(sum(seconds) - reported) <= 2.0 and abs(sum(shares) - 100) < 0.5
