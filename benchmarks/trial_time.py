@@ -2,6 +2,7 @@
 rungs, and the final report (serving search, paired A/B, checkpoint).
 
     python benchmarks/trial_time.py runs/NAME [runs/OTHER ...]
+    python benchmarks/trial_time.py --smoke        # a smoke search (search.run --smoke-test), then its split
 
 Reads each trial's ``result.json`` (Tune's per-report lines): every per-epoch report carries the
 epoch's own training seconds (``seconds``) and Tune's ``time_this_iter_s`` (everything since the
@@ -14,8 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from search.config import parse_benchmark_args  # noqa: E402
 
 PARTS = ("epochs", "start + first rung", "later rungs", "final report")
 
@@ -50,9 +58,21 @@ def experiment_parts(exp: Path) -> tuple[int, int, dict[str, float]]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("experiments", nargs="+", type=Path)
-    args = p.parse_args(argv)
-    for exp in args.experiments:
+    p.add_argument("experiments", nargs="*", type=Path)
+    p.add_argument("--smoke", action="store_true", help="run a smoke search (tiny world) and split its time")
+    args = parse_benchmark_args(p, "trial_time", argv)
+    if args.smoke:
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run([sys.executable, "-m", "search.run", "--smoke-test", "--storage-path", tmp, "--name", "smoke"],
+                           cwd=REPO, check=True, capture_output=True)
+            return report([Path(tmp) / "smoke"])
+    if not args.experiments:
+        p.error("name at least one experiment folder (or --smoke)")
+    return report(args.experiments)
+
+
+def report(experiments: list[Path]) -> int:
+    for exp in experiments:
         trials, finished, total = experiment_parts(exp)
         if not trials:
             print(f"error: {exp}: no trial reports (*/result.json) there", file=sys.stderr)
