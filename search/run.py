@@ -413,7 +413,7 @@ def best_line(trial, obj: Objective, started_at: float | None, now: float | None
 
 
 def epoch_line(trial_id: str, result: dict) -> str | None:
-    """``trial <id> epoch 4: val_loss 0.2101, best rung lift +95.3`` for a per-epoch report; None
+    """``trial <id> epoch 4: val_loss 0.2101, best rung lift 95.3`` for a per-epoch report; None
     for the final one (the progress view follows it)."""
     if result.get("final") or not isinstance(result.get("epoch"), (int, float)):
         return None
