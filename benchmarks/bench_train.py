@@ -53,11 +53,8 @@ def load_data(args, cfg):
 
 
 def torch_sparse_adam(model, tc):
-    """The sparse path before LazyAdam: Adam for the dense weights, torch's SparseAdam for the tables."""
-    sparse = model.sparse_parameters()
-    ids = {id(p) for p in sparse}
-    return [torch.optim.Adam([p for p in model.parameters() if id(p) not in ids], lr=tc.lr, weight_decay=tc.weight_decay),
-            torch.optim.SparseAdam(sparse, lr=tc.lr)]
+    """The sparse path before LazyAdam: the training's optimisers with torch's SparseAdam for the tables."""
+    return [*_optimizers(model, tc)[:-1], torch.optim.SparseAdam(model.sparse_parameters(), lr=tc.lr)]
 
 
 def l2_on_touched_rows(params, wd: float) -> None:
