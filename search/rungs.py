@@ -5,7 +5,8 @@ rung seed, paired with that seed's sticky_artist control: the *rung lift*. The f
 the serving (``rungs.first_rung``: the best candidate policy at the config's knobs, or the whole
 serving search); later rungs serve that choice. A trial stops when its rung
 lift stops improving and keeps the weights of its best rung (the per-epoch validation loss does
-not predict the lift).
+not predict the lift), with that rung's lists: the trial's report serves the same weights, so
+their exact lists are not computed again.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import time
 from sim_bridge.contract.recs import ServingConfig
 
 from search.config import RungConfig
-from search.serving_search import ServingTuner
+from search.serving_search import Lists, ServingTuner
 
 
 class RungWatcher:
@@ -27,6 +28,7 @@ class RungWatcher:
         self.serving = serving  # the serving chosen at the first rung
         self.lifts: dict[int, float] = {}  # epoch → rung lift
         self.best_lift, self.best_epoch, self.best_state = -math.inf, 0, None
+        self.best_lists: Lists | None = None  # the best rung's lists (the trial's report reuses them)
         self.seconds = 0.0  # spent measuring rungs
         self.bad_rungs = 0
 
@@ -48,7 +50,7 @@ class RungWatcher:
         self.bad_rungs = 0 if choice.lift >= self.best_lift + self.cfg.min_improvement else self.bad_rungs + 1
         if choice.lift > self.best_lift:
             self.best_lift, self.best_epoch = choice.lift, epoch
-            self.best_state = copy.deepcopy(model.state_dict())
+            self.best_state, self.best_lists = copy.deepcopy(model.state_dict()), lists
         self.seconds += time.perf_counter() - t0
         return choice.lift
 
@@ -71,11 +73,13 @@ class RungWatcher:
             return "rung_plateau"
         return "max_epochs" if max(self.lifts) >= self.cfg.epochs[-1] else None
 
-    def restore_best(self, model) -> None:
-        """Load the weights of the best rung into ``model`` (no-op before the first rung)."""
+    def restore_best(self, model) -> Lists | None:
+        """Load the weights of the best rung into ``model`` (no-op before the first rung); that
+        rung's lists (None before the first rung)."""
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
         model.eval()
+        return self.best_lists
 
     def metrics(self) -> dict:
         """``rung_lift_<epoch>`` per rung, the best rung and the seconds the rungs took."""

@@ -32,14 +32,21 @@ NAN = float("nan")
 
 @dataclass
 class Lists:
-    """A model's lists at the longest candidate k; None for a kind no candidate policy needs."""
+    """A model's lists at the longest candidate k; None for a kind no candidate policy needs.
+
+    ``k``: the length asked for (a list is shorter only when the model has fewer items);
+    ``exact``: whether the per-track lists are exact (not faiss IVF's approximate ones).
+    """
 
     user: dict[int, np.ndarray] | None
     item: dict[int, np.ndarray] | None
+    k: int = 0
+    exact: bool = True
 
     def truncated(self, k: int) -> "Lists":
         cut = lambda lists: {key: v[:k] for key, v in lists.items()}  # noqa: E731
-        return Lists(None if self.user is None else cut(self.user), None if self.item is None else cut(self.item))
+        return Lists(None if self.user is None else cut(self.user), None if self.item is None else cut(self.item),
+                     min(k, self.k), self.exact)
 
 
 @dataclass(frozen=True)
@@ -59,12 +66,13 @@ class ServingTuner:
         self.sessions = len(control)  # one row per session
 
     def lists(self, model, data, device: str = "cpu", min_k: int = 1, policies: list[str] | None = None,
-              nprobe: int = 0) -> Lists:
+              nprobe: int = 0, have: Lists | None = None) -> Lists:
         """The model's lists at the longest candidate k (at least ``min_k``), of the kinds
         ``policies`` (default: the candidate policies) need; per-track lists approximate when
-        ``nprobe`` > 0 (:func:`model.infer.top_k_l2`)."""
+        ``nprobe`` > 0 (:func:`model.infer.top_k_l2`). ``have``: lists of these same weights
+        already computed (a rung's), reused where they serve (see :func:`model_lists`)."""
         k = max([int(v) for v in self.cfg.knobs.get("k", [])] + [min_k])
-        return model_lists(model, data, k, policies or self.cfg.policies, device, nprobe)
+        return model_lists(model, data, k, policies or self.cfg.policies, device, nprobe, have)
 
     def lift(self, serving: ServingConfig, lists: Lists) -> float:
         """Paired lift (%) of ``serving`` vs sticky_artist on this tuner's sessions."""
@@ -112,13 +120,27 @@ class ServingTuner:
         return Choice(best.serving, best.lift, len(seen))
 
 
-def model_lists(model, data, k: int, policies: list[str], device: str = "cpu", nprobe: int = 0) -> Lists:
+def model_lists(model, data, k: int, policies: list[str], device: str = "cpu", nprobe: int = 0,
+                have: Lists | None = None) -> Lists:
     """``model``'s top-``k`` lists: per user when a policy needs them, per track likewise (those
-    approximate when ``nprobe`` > 0)."""
-    user = any(needs_user_lists(p) for p in policies)
-    item = any(needs_item_lists(p) for p in policies)
-    return Lists(recommend(model, data, k=k, device=device) if user else None,
-                 item_recommendations(model, data, k=k, device=device, nprobe=nprobe) if item else None)
+    approximate when ``nprobe`` > 0).
+
+    ``have``: lists already computed from the *same weights* (the caller's promise: a trial's best
+    rung, whose weights it restored). A kind in it at least ``k`` long, and exact where exact lists
+    are asked for, is taken as it is instead of being computed again (the exact per-track lists
+    are the costliest step of a trial's report: ~7 s for 46k tracks on one core).
+    """
+    reuse = have is not None and have.k >= k
+    user = item = None
+    exact = True
+    if any(needs_user_lists(p) for p in policies):
+        user = have.user if reuse and have.user is not None else recommend(model, data, k=k, device=device)
+    if any(needs_item_lists(p) for p in policies):
+        if reuse and have.item is not None and (have.exact or nprobe > 0):
+            item, exact = have.item, have.exact
+        else:
+            item, exact = item_recommendations(model, data, k=k, device=device, nprobe=nprobe), nprobe == 0
+    return Lists(user, item, k, exact)
 
 
 def _key(serving: ServingConfig) -> tuple:

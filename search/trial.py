@@ -139,20 +139,20 @@ def run_trial(cfg: ExperimentConfig, inputs: TrialInputs, setup: TrialSetup, dev
     report_epoch = on_epoch or (lambda row, rung_lift=NAN: None)
     result = train(cfg, data, on_epoch=None if watcher else report_epoch, device=device,
                    after_epoch=_rung_hook(watcher, report_epoch) if watcher else None)
-    if watcher:
-        watcher.restore_best(result.model)
-    serving, metrics, lists = cfg.serving, _training_metrics(result), None
+    # the best rung's weights, and its lists (exact ones are not computed again)
+    lists = watcher.restore_best(result.model) if watcher else None
+    serving, metrics = cfg.serving, _training_metrics(result)
     if setup.serving_search is not None and inputs.tuning_control is not None:
         tuner = ServingTuner(setup.serving_search, simulator, inputs.tuning_control, setup.serving_search.seed)
-        lists = tuner.lists(result.model, data, device, cfg.serving.k)
+        lists = tuner.lists(result.model, data, device, cfg.serving.k, have=lists)
         # from the config's serving, not the rungs' choice: the final choice depends on the weights
         # and the exact lists only (the rungs may have chosen on approximate lists)
         choice = tuner.search(lists, cfg.serving)
         serving = choice.serving
         metrics.update(serving_metrics(choice))
     cfg = replace(cfg, serving=serving)  # the trial is saved, exported and confirmed as served
-    if lists is None or lists.user is None or (needs_item_lists(serving.policy) and lists.item is None):
-        lists = model_lists(result.model, data, serving.k, ["indexed", serving.policy], device)
+    if not _serves(lists, serving):
+        lists = model_lists(result.model, data, serving.k, ["indexed", serving.policy], device, have=lists)
     lists = lists.truncated(serving.k)
     policy = serving_policy(serving, inputs.world.catalog, lists.user, lists.item)
     if watcher:
@@ -172,6 +172,13 @@ def _watcher(setup: TrialSetup, simulator, rung_control, data, cfg, device) -> R
     search = setup.serving_search or ServingSearchConfig(policies=[cfg.serving.policy], knobs={})
     tuner = ServingTuner(search, simulator, rung_control, setup.rungs.seed)
     return RungWatcher(setup.rungs, tuner, data, cfg.serving, device)
+
+
+def _serves(lists: Lists | None, serving) -> bool:
+    """Whether ``lists`` can serve and export ``serving``: exact, long enough, with the per-user
+    lists (every export has them) and the per-track ones when the policy reads them."""
+    return (lists is not None and lists.exact and lists.k >= serving.k and lists.user is not None
+            and (lists.item is not None or not needs_item_lists(serving.policy)))
 
 
 def _rung_hook(watcher: RungWatcher, report_epoch: Callable[..., None]):

@@ -46,3 +46,28 @@ def test_without_a_control_a_trial_is_trained_and_served_but_not_ab_tested(tiny_
     assert "lift_vs_sticky" not in out.metrics and math.isnan(out.metrics["rung_lift"])
     assert out.cfg.serving == tiny_trial.cfg.serving and out.lists.user  # no serving search: as configured
     assert out.policy is not None and out.metrics["epoch"] == 1
+
+
+def test_the_report_reuses_the_best_rungs_exact_lists_and_never_serves_approximate_ones(
+        tiny_trial, tiny_inputs, monkeypatch):
+    import numpy as np
+
+    from model import infer
+    from search import serving_search
+
+    inputs, setup = tiny_inputs
+    cfg = with_overrides(tiny_trial.cfg, {"train.max_epochs": 1})  # one rung: its weights are the final ones
+    calls = []
+    real = infer.item_recommendations
+    monkeypatch.setattr(serving_search, "item_recommendations",
+                        lambda *a, **kw: calls.append(kw.get("nprobe", 0)) or real(*a, **kw))
+    out = run_trial(cfg, inputs, setup)
+    assert calls == [0]  # the rung's exact per-track lists, not computed again for the report
+    fresh = real(out.model, out.data, k=out.cfg.serving.k)
+    assert out.lists.exact and set(out.lists.item) == set(fresh)
+    assert all(np.array_equal(out.lists.item[t], fresh[t]) for t in fresh)  # the served weights' own lists
+
+    calls.clear()  # approximate rung lists: the report computes exact ones
+    approx = dataclasses.replace(setup, rungs=dataclasses.replace(setup.rungs, list_nprobe=1))
+    out = run_trial(cfg, inputs, approx)
+    assert calls == [1, 0] and out.lists.exact
