@@ -121,14 +121,17 @@ class RungConfig:
 class ServingSearchConfig:
     """The serving choices a trial makes by itself, by simulation, after training.
 
-    ``policies`` are tried with the knobs chosen so far; then each knob of the chosen policy (a
-    ``serving.*`` field name → candidate values) one at a time, keeping the best (coordinate
-    descent on ``sessions`` sessions of ``seed``, neither the rung nor the evaluation seed).
+    Each of ``policies`` is tuned over the knobs it reads (a ``serving.*`` field name → candidate
+    values), one knob at a time (coordinate descent on ``sessions`` sessions of ``seed``, neither
+    the rung nor the evaluation seed); the best policy at its best knobs wins. A knob tries every
+    value of its grid, or, when it is in ``stepped``, steps to a neighbouring value of its
+    (ordered) grid while that improves the lift.
     """
 
     policies: list[str] = field(default_factory=lambda: ["indexed", "i2i"])
     knobs: dict[str, list[Any]] = field(default_factory=lambda: {
         "k": [100, 200], "like_threshold": [0.3, 0.5, 0.7, 0.9], "skip_artists": [0, 1, 2, 3, 5]})
+    stepped: list[str] = field(default_factory=list)
     sessions: int = 3000
     seed: int = 27_182
 
@@ -140,6 +143,11 @@ class ServingSearchConfig:
         for key, values in self.knobs.items():
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"serving_search.knobs.{key}: expected a non-empty list of values")
+        for key in self.stepped:
+            if key not in self.knobs:
+                raise ConfigError(f"serving_search.stepped: {key!r} is not one of the knobs ({', '.join(self.knobs)})")
+            if self.knobs[key] != sorted(self.knobs[key]):
+                raise ConfigError(f"serving_search.knobs.{key}: a stepped knob's values must be in ascending order")
 
 
 @dataclass(frozen=True)

@@ -102,22 +102,45 @@ class ServingTuner:
     def tune(self, lists: Lists, start: ServingConfig, max_passes: int = 3) -> Choice:
         """Coordinate descent from ``start`` over each knob its policy reads, one at a time, in
         passes until one changes nothing (at most ``max_passes``): the best like threshold
-        depends on how many artists are skipped, so one pass can stop short."""
-        best = Choice(start, self.lift(start, lists), 1)
-        seen = {_key(start): best.lift}
+        depends on how many artists are skipped, so one pass can stop short. A knob tries its
+        whole grid, a ``stepped`` one its neighbouring values while they improve."""
+        seen: dict[tuple, float] = {}
+
+        def scored(serving: ServingConfig) -> Choice:
+            if _key(serving) not in seen:
+                seen[_key(serving)] = self.lift(serving, lists)
+            return Choice(serving, seen[_key(serving)], 0)
+
+        best = scored(start)
         for _ in range(max_passes):
             before = best.serving
             for knob in knobs_of(start.policy, list(self.cfg.knobs)):
-                for value in self.cfg.knobs[knob]:
-                    cand = with_overrides(best.serving, {knob: value})
-                    if _key(cand) in seen:
-                        continue
-                    lift = seen[_key(cand)] = self.lift(cand, lists)
-                    if lift > best.lift:
-                        best = Choice(cand, lift, 0)
+                for value in self._values(knob, best.serving):
+                    cand = scored(with_overrides(best.serving, {knob: value}))
+                    if cand.lift > best.lift:
+                        best = cand
+                if knob in self.cfg.stepped:
+                    best = self._step(knob, best, scored)
             if best.serving == before:
                 break
         return Choice(best.serving, best.lift, len(seen))
+
+    def _values(self, knob: str, serving: ServingConfig) -> list:
+        """The values a knob tries in full: its grid; none for a stepped knob already on its grid."""
+        grid = self.cfg.knobs[knob]
+        return [] if knob in self.cfg.stepped and getattr(serving, knob) in grid else grid
+
+    def _step(self, knob: str, best: Choice, scored) -> Choice:
+        """From ``best``, move ``knob`` one grid value at a time, down then up, while the lift rises."""
+        grid = self.cfg.knobs[knob]
+        for direction in (-1, 1):
+            i = grid.index(getattr(best.serving, knob)) + direction
+            while 0 <= i < len(grid):
+                cand = scored(with_overrides(best.serving, {knob: grid[i]}))
+                if cand.lift <= best.lift:
+                    break
+                best, i = cand, i + direction
+        return best
 
 
 def model_lists(model, data, k: int, policies: list[str], device: str = "cpu", nprobe: int = 0,

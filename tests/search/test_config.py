@@ -141,3 +141,7 @@ def test_bad_candidates_fail_with_their_key():
         check_serving_search(ServingSearchConfig(knobs={"k": [0]}), ServingConfig())
     with pytest.raises(ConfigError, match="serving_search.knobs.nope"):
         check_serving_search(ServingSearchConfig(knobs={"nope": [1]}), ServingConfig())
+    with pytest.raises(ConfigError, match="serving_search.stepped: 'skip' is not one of the knobs"):
+        ServingSearchConfig(knobs={"k": [10]}, stepped=["skip"])
+    with pytest.raises(ConfigError, match="serving_search.knobs.k: a stepped knob's values must be in ascending"):
+        ServingSearchConfig(knobs={"k": [20, 10]}, stepped=["k"])

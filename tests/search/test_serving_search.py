@@ -57,3 +57,47 @@ def test_lists_are_cut_to_each_candidate_k():
     cut = lists.truncated(3)
     assert cut.user[1].tolist() == [0, 1, 2] and cut.item[2].tolist() == [20, 21, 22]
     assert Lists(None, {2: np.arange(4)}).truncated(2).user is None
+
+
+class _Scripted(ServingTuner):
+    """A tuner whose lift is a known function of the knobs (no simulation): what each search
+    tries, and where it ends, can be checked exactly."""
+
+    def __init__(self, cfg: ServingSearchConfig, lift_of):
+        self.cfg, self.lift_of, self.asked = cfg, lift_of, []
+
+    def lift(self, serving, lists):
+        self.asked.append(serving.skip_artists)
+        return self.lift_of(serving)
+
+
+SKIPS = [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89]
+
+
+def test_a_stepped_knob_climbs_to_its_peak_and_stops_at_the_first_drop():
+    cfg = ServingSearchConfig(policies=["i2i"], knobs={"skip_artists": SKIPS}, stepped=["skip_artists"])
+    peak = lambda s: -abs(s.skip_artists - 13)  # noqa: E731  unimodal, highest at 13
+    tuner = _Scripted(cfg, peak)
+    choice = tuner.tune(Lists(None, None), ServingConfig("i2i", k=10, skip_artists=3))
+    assert choice.serving.skip_artists == 13
+    # 3 (start), 2 (down: worse), 5, 8, 13, 21 (up until the drop); the second pass measures nothing new
+    assert tuner.asked == [3, 2, 5, 8, 13, 21] and choice.tried == 6
+    full = _Scripted(ServingSearchConfig(policies=["i2i"], knobs={"skip_artists": SKIPS}), peak)
+    assert full.tune(Lists(None, None), ServingConfig("i2i", k=10, skip_artists=3)).serving.skip_artists == 13
+    assert len(full.asked) == len(SKIPS)  # the whole grid, for the same answer
+
+
+def test_a_stepped_knob_keeps_a_local_peak_that_the_whole_grid_would_pass():
+    two_peaks = lambda s: {1: 5.0, 55: 9.0}.get(s.skip_artists, 0.0)  # noqa: E731
+    start = ServingConfig("i2i", k=10, skip_artists=0)
+    stepped = ServingSearchConfig(policies=["i2i"], knobs={"skip_artists": SKIPS}, stepped=["skip_artists"])
+    assert _Scripted(stepped, two_peaks).tune(Lists(None, None), start).serving.skip_artists == 1
+    whole = ServingSearchConfig(policies=["i2i"], knobs={"skip_artists": SKIPS})
+    assert _Scripted(whole, two_peaks).tune(Lists(None, None), start).serving.skip_artists == 55
+
+
+def test_a_stepped_start_off_its_grid_tries_the_whole_grid_first():
+    cfg = ServingSearchConfig(policies=["i2i"], knobs={"skip_artists": SKIPS}, stepped=["skip_artists"])
+    tuner = _Scripted(cfg, lambda s: -abs(s.skip_artists - 34))
+    assert tuner.tune(Lists(None, None), ServingConfig("i2i", k=10, skip_artists=4)).serving.skip_artists == 34
+    assert sorted(tuner.asked) == sorted([4, *SKIPS])
