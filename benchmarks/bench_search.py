@@ -17,9 +17,10 @@ the budget). ``--smoke`` runs the three on the tiny world (``--smoke-test``) wit
 Timings depend on what else runs on the machine; run it on free cores.
 
 ``--reuse NAME=DIR`` takes variant NAME's experiment from an earlier search instead of running it
-again (e.g. ``default=runs/card`` after ``python -m search.run --num-samples 50 --time-budget-s
-1800``): its ``search_run.json`` must show this budget and sample count; that it ran NAME's
-configuration, on this machine with nothing else running, is up to you.
+again (e.g. ``default=runs/card`` after ``python -m search.run --num-samples 50``): its
+``search_run.json`` must show this sample count and this budget, a longer one or none (only what
+ended within the budget is counted); that it ran NAME's configuration, on this machine with
+nothing else running, is up to you.
 """
 from __future__ import annotations
 
@@ -81,21 +82,26 @@ def parse_reuse(items: list[str]) -> dict[str, Path]:
 
 
 def checked_reuse(name: str, exp: Path, budget_s: float, samples: int) -> Path:
-    """``exp``, when its run file says it searched ``name``'s configuration with this budget and samples."""
+    """``exp``, when its run file says it searched with these samples and at least this budget (a
+    longer or unbudgeted run holds, up to the budget, what a run stopped at the budget would)."""
     if not (exp / experiment.RUN_FILE).is_file():
         raise SystemExit(f"bench_search: --reuse {name}={exp}: no {experiment.RUN_FILE} there (not a search)")
     run = experiment.read_run_file(exp)
-    expected = {"time_budget_s": budget_s, "num_samples": samples}
-    got = {k: run.get(k) for k in expected}
-    if got != expected:
-        raise SystemExit(f"bench_search: --reuse {name}={exp}: it ran {got}, this benchmark {expected}")
+    ran_budget = run.get("time_budget_s")
+    if run.get("num_samples") != samples or (ran_budget is not None and ran_budget < budget_s):
+        raise SystemExit(f"bench_search: --reuse {name}={exp}: it ran num_samples {run.get('num_samples')}, "
+                         f"time_budget_s {ran_budget}; this benchmark needs {samples} and at least {budget_s:g}")
     print(f"== {name}: reused {exp}", flush=True)
     return exp
 
 
 def summarise(exp: Path, marks: list[float]) -> dict:
+    """Best at each mark and the trials that ended within the budget (the last mark)."""
+    started = experiment.read_run_file(exp).get("started_at")
     frame = experiment.load_trials(exp)
-    line = timeline(frame, experiment.read_run_file(exp).get("started_at"))
+    if started is not None and "timestamp" in frame:
+        frame = frame[~(frame["timestamp"] - started > marks[-1])]  # a reused longer run: its first budget only
+    line = timeline(frame, started)
     row = {f"best@{m / 60:g}min": best_at(line, m) for m in marks}
     row.update(finished=int((frame["status"] == "finished").sum()), stopped=int((frame["status"] == "stopped").sum()),
                trials=len(frame))

@@ -133,6 +133,8 @@ class ServingTuner:
     def _step(self, knob: str, best: Choice, scored) -> Choice:
         """From ``best``, move ``knob`` one grid value at a time, down then up, while the lift rises."""
         grid = self.cfg.knobs[knob]
+        if getattr(best.serving, knob) not in grid:  # an off-grid start that no grid value beat
+            return best
         for direction in (-1, 1):
             i = grid.index(getattr(best.serving, knob)) + direction
             while 0 <= i < len(grid):
@@ -154,6 +156,8 @@ def model_lists(model, data, k: int, policies: list[str], device: str = "cpu", n
     are the costliest step of a trial's report: ~7 s for 46k tracks on one core).
     """
     reuse = have is not None and have.k >= k
+    if reuse and have.k > k:
+        have = have.truncated(k)
     user = item = None
     exact = True
     if any(needs_user_lists(p) for p in policies):

@@ -29,3 +29,25 @@ def test_bench_search_smoke_compares_the_three_searches(tmp_path):
     seconds = [float(line.split()[-3]) for line in parts[1:]]
     shares = [float(line.split()[-1].rstrip("%")) for line in parts[1:]]
     assert len(seconds) == 4 and abs(sum(seconds) - reported) <= 2.0 and abs(sum(shares) - 100) < 0.5
+
+
+def test_reuse_takes_a_run_with_the_samples_and_at_least_the_budget(tmp_path):
+    import importlib.util
+
+    import pytest
+
+    from search import experiment
+    from tests.benchmarks.smoke import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_search", REPO / "benchmarks" / "bench_search.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    for name, budget in (("none", None), ("longer", 3600.0), ("same", 1800.0), ("shorter", 900.0)):
+        (tmp_path / name).mkdir()
+        experiment.write_run_file(tmp_path / name, {"num_samples": 50, "time_budget_s": budget})
+    for name in ("none", "longer", "same"):  # an unbudgeted or longer run holds the budget's part
+        assert bench.checked_reuse("default", tmp_path / name, 1800.0, 50) == tmp_path / name
+    with pytest.raises(SystemExit, match="time_budget_s 900.0; this benchmark needs 50 and at least 1800"):
+        bench.checked_reuse("default", tmp_path / "shorter", 1800.0, 50)
+    with pytest.raises(SystemExit, match="num_samples 50"):
+        bench.checked_reuse("default", tmp_path / "none", 1800.0, 40)

@@ -12,5 +12,5 @@ def test_bench_serving_search_smoke_compares_the_configured_search_with_the_whol
     assert 1 <= s["configured/tried"] <= s["whole grid/tried"]
     assert s["seconds_ratio"] > 0 and math.isclose(
         s["eval_lift_diff"], s["configured/eval_lift"] - s["whole grid/eval_lift"], abs_tol=1e-9)
-    rows = [line for line in out.splitlines() if " tried " in line]
+    rows = [line for line in out.splitlines() if "  |  " in line]  # one per trial
     assert len(rows) == s["trials"]

@@ -157,7 +157,7 @@ def _fake_trials():
 
 def test_status_table_columns_reasons_and_best_so_far():
     from search.config import objective
-    from search.run import render
+    from search.progress import render
 
     text = render(_fake_trials(), objective("score"), top=5, ended={"a": "TERMINATED"}, started_at=1000.0,
                   asha={"b"}, now=1000.0 + 3600)
@@ -183,7 +183,7 @@ def test_status_table_without_a_finished_trial_or_a_start_time():
     from types import SimpleNamespace as T
 
     from search.config import objective
-    from search.run import render
+    from search.progress import render
 
     text = render([T(trial_id="x", status="PENDING", last_result={}, config={})], objective("score"), top=5)
     assert text == "trials: 0 finished, 0 stopped early, 0 errored, 0 running, 1 pending"
@@ -196,7 +196,7 @@ def test_the_console_says_when_a_trial_starts_and_after_each_epoch(capsys):
     from types import SimpleNamespace as T
 
     from search.config import objective
-    from search.run import StatusTable
+    from search.progress import StatusTable
 
     table = StatusTable(objective("score"))
     trial = T(trial_id="a", config={"seed": 0, "train.weight_decay": 1e-6, "model.norm": "l2"})

@@ -101,3 +101,9 @@ def test_a_stepped_start_off_its_grid_tries_the_whole_grid_first():
     tuner = _Scripted(cfg, lambda s: -abs(s.skip_artists - 34))
     assert tuner.tune(Lists(None, None), ServingConfig("i2i", k=10, skip_artists=4)).serving.skip_artists == 34
     assert sorted(tuner.asked) == sorted([4, *SKIPS])
+
+
+def test_a_stepped_start_off_its_grid_that_nothing_beats_is_kept():
+    cfg = ServingSearchConfig(policies=["i2i"], knobs={"skip_artists": SKIPS}, stepped=["skip_artists"])
+    tuner = _Scripted(cfg, lambda s: -abs(s.skip_artists - 4))  # the start is the peak
+    assert tuner.tune(Lists(None, None), ServingConfig("i2i", k=10, skip_artists=4)).serving.skip_artists == 4
