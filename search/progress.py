@@ -137,4 +137,3 @@ def config_text(config: dict) -> str:
 def _wall(seconds: float) -> str:
     seconds = max(0.0, float(seconds))
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-

@@ -34,7 +34,8 @@ NAN = float("nan")
 class Lists:
     """A model's lists at the longest candidate k; None for a kind no candidate policy needs.
 
-    ``k``: the length asked for (a list is shorter only when the model has fewer items);
+    ``k``: the length asked for (a list is shorter only when the model has fewer items; 0: not
+    known, so never reused as long enough);
     ``exact``: whether the per-track lists are exact (not faiss IVF's approximate ones).
     """
 
