@@ -2,10 +2,12 @@
 
 Lists are exact (faiss ``IndexFlatL2``) unless ``nprobe`` > 0 asks for approximate ones (faiss
 ``IndexIVFFlat``: the items in ``cells(K)`` k-means cells, each query scanning the ``nprobe``
-nearest cells) — what the search's rungs use to rank trials cheaply; exported and evaluated
-lists are always exact."""
+nearest cells); exported and evaluated lists are always exact. :class:`ItemNeighbours` computes
+exact per-track lists on demand: a simulation reads only the lists of the tracks its sessions
+anchor on."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import faiss
@@ -78,6 +80,8 @@ def item_recommendations(model: DSSM, data: TrainingData, k: int = 100, device: 
                          nprobe: int = 0) -> dict[int, np.ndarray]:
     """{track id: int64 [min(k, K-1)] nearest other kept tracks by L2 between item embeddings}
     (approximate when ``nprobe`` > 0: see :func:`top_k_l2`)."""
+    if not nprobe:
+        return ItemNeighbours.of(model, data, k=k, device=device).to_dict()
     items = item_embeddings(model, data, device)
     rows = top_k_l2(items, items, k + 1, nprobe)  # [K, k+1]; usually the item itself comes first
     out = {}
@@ -85,6 +89,91 @@ def item_recommendations(model: DSSM, data: TrainingData, k: int = 100, device: 
         keep = (rows[i] != i) & (rows[i] >= 0)
         out[int(track)] = data.track_ids[rows[i][keep][:k]]
     return out
+
+
+RERANK_MARGIN = 16  # extra faiss candidates per list re-ranked by exact distance (ItemNeighbours)
+
+
+class ItemNeighbours:
+    """Exact per-track lists, each computed when first read and kept: the ``k`` nearest other
+    kept tracks of a track by L2 between item embeddings, nearest first (catalog ids).
+
+    Read like the int32 table [n_tracks, k] the i2i policies serve from (``table[tracks]`` for an
+    int array of any shape; a track without an embedding has a row of -1). A simulation reads the
+    rows of the tracks its sessions anchor on — a rung's 3,000 i2i sessions about 7,000 of 45,000
+    tracks — so a rung pays for those rows only; :meth:`to_dict` computes the rest (a checkpoint's
+    lists). The embeddings are a copy taken at construction: the lists stay those of the weights
+    they were made from while training goes on. :meth:`truncated` views share the rows computed.
+    """
+
+    def __init__(self, embeddings: np.ndarray, track_ids: np.ndarray, n_tracks: int | None, k: int):
+        self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        self.track_ids = np.asarray(track_ids, dtype=np.int64)
+        self.index = faiss.IndexFlatL2(self.embeddings.shape[1])
+        self.index.add(self.embeddings)
+        self.width = self.k = max(0, min(k, len(self.track_ids) - 1))
+        n_tracks = int(self.track_ids.max(initial=-1)) + 1 if n_tracks is None else n_tracks
+        self.row_of = np.full(n_tracks, -1, dtype=np.int64)
+        self.row_of[self.track_ids] = np.arange(len(self.track_ids))
+        self.table = np.full((n_tracks, max(self.k, 1)), -1, dtype=np.int32)
+        self.known = self.row_of < 0  # tracks without an embedding: nothing to compute
+
+    @classmethod
+    def of(cls, model: DSSM, data: TrainingData, n_tracks: int | None = None, k: int = 100,
+           device: str = "auto") -> "ItemNeighbours":
+        """``model``'s lists (none computed yet) over the catalog's ``n_tracks`` tracks (default:
+        up to the largest kept id)."""
+        return cls(item_embeddings(model, data, device), data.track_ids, n_tracks, k)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.table), self.width
+
+    @property
+    def computed(self) -> int:
+        """How many tracks' lists have been computed so far."""
+        return int(self.known.sum() - (self.row_of < 0).sum())
+
+    def __getitem__(self, tracks: np.ndarray) -> np.ndarray:
+        tracks = np.asarray(tracks)
+        self._compute(tracks[~self.known[tracks]])
+        return self.table[tracks][..., :self.width]
+
+    def truncated(self, k: int) -> "ItemNeighbours":
+        """The first ``k`` entries of every list, sharing the rows computed (and computed later)."""
+        view = copy.copy(self)
+        view.width = min(k, self.width)
+        return view
+
+    def to_dict(self) -> dict[int, np.ndarray]:
+        """{track id: int64 [width]} for every kept track, the missing lists computed now."""
+        self._compute(np.flatnonzero(~self.known))
+        rows = self.table[self.track_ids, :self.width].astype(np.int64)
+        return {int(t): rows[i] for i, t in enumerate(self.track_ids)}
+
+    def _compute(self, tracks: np.ndarray) -> None:
+        tracks = np.unique(tracks)
+        if len(tracks) and self.k:
+            self.table[tracks, :self.k] = self.track_ids[self._nearest_others(self.row_of[tracks])]
+        self.known[tracks] = True
+
+    def _nearest_others(self, rows: np.ndarray, chunk: int = 256) -> np.ndarray:
+        """int64 [len(rows), k]: each row's k nearest other rows, nearest first.
+
+        faiss ranks by |x|² + |y|² − 2x·y, whose float32 rounding (~1e-5 on these embeddings)
+        reorders near-ties differently from one batch of queries to another; its top k + 1 +
+        RERANK_MARGIN are re-ranked by the squared differences themselves, ties by row, so a
+        track's list is the same whenever and with whichever others it is computed.
+        """
+        queries = self.embeddings[rows]
+        _, found = self.index.search(queries, min(self.k + 1 + RERANK_MARGIN, len(self.embeddings)))
+        for s in range(0, len(rows), chunk):  # [chunk, candidates, D] at a time
+            diff = self.embeddings[found[s:s + chunk]] - queries[s:s + chunk, None, :]
+            dist = np.einsum("qcd,qcd->qc", diff, diff)
+            found[s:s + chunk] = np.take_along_axis(found[s:s + chunk], np.lexsort((found[s:s + chunk], dist)), axis=1)
+        others = found != rows[:, None]
+        # drop the row itself (or, when exact ties kept it out of its own list, the farthest entry)
+        return np.take_along_axis(found, np.argsort(~others, axis=1, kind="stable")[:, :self.k], axis=1)
 
 
 def write_item_embeddings(out_dir: str | Path, embeddings: np.ndarray, track_ids: np.ndarray) -> None:

@@ -82,15 +82,19 @@ class EvalConfig:
             raise ConfigError(f"eval.sessions: must be >= 1, got {self.sessions}")
 
 
+FIRST_RUNG = ("start", "policies", "search")  # how a trial's first rung chooses its serving
+
+
 @dataclass(frozen=True)
 class RungConfig:
     """Cheap paired lifts vs sticky_artist while a trial trains (multi-fidelity on the objective).
 
     After each epoch in ``epochs`` the trial serves its current model on ``sessions`` sessions of
     its own ``seed`` — never the evaluation seed — and reports the lift as ``rung_lift``. The
-    first rung chooses the serving the later ones keep: ``first_rung: policies`` (each candidate
-    policy at the config's knobs, one simulation each) or ``search`` (the whole serving search,
-    each policy at its best knobs: ~10x the simulations). A trial stops by itself after
+    first rung chooses the serving the later ones keep: ``first_rung: start`` (the config's serving
+    as it is: one simulation a rung), ``policies`` (each candidate policy at the config's knobs,
+    one simulation each) or ``search`` (the whole serving search, each policy at its best knobs:
+    ~10x the simulations). A trial stops by itself after
     ``patience`` rungs in a row that do not beat its best rung lift by ``min_improvement`` points,
     and at the last rung at the latest; it is served with the weights of its best rung.
     """
@@ -102,11 +106,11 @@ class RungConfig:
     patience: int = 1
     min_improvement: float = 1.0
     list_nprobe: int = 0  # > 0: approximate per-track lists at the rungs (faiss IVF cells scanned); 0: exact
-    first_rung: str = "policies"  # policies | search: how the first rung chooses the serving
+    first_rung: str = "start"  # start | policies | search: how the first rung chooses the serving
 
     def __post_init__(self) -> None:
-        if self.first_rung not in ("policies", "search"):
-            raise ConfigError(f"rungs.first_rung: expected 'policies' or 'search', got {self.first_rung!r}")
+        if self.first_rung not in FIRST_RUNG:
+            raise ConfigError(f"rungs.first_rung: expected one of {', '.join(FIRST_RUNG)}, got {self.first_rung!r}")
         if self.list_nprobe < 0:
             raise ConfigError(f"rungs.list_nprobe: must be >= 0, got {self.list_nprobe}")
         if not self.epochs or any(e < 1 for e in self.epochs) or list(self.epochs) != sorted(set(self.epochs)):

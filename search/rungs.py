@@ -2,8 +2,8 @@
 
 After each epoch in ``rungs.epochs`` the current model is served on a few thousand sessions of the
 rung seed, paired with that seed's sticky_artist control: the *rung lift*. The first rung chooses
-the serving (``rungs.first_rung``: the best candidate policy at the config's knobs, or the whole
-serving search); later rungs serve that choice. A trial stops when its rung
+the serving (``rungs.first_rung``: the config's serving as it starts, the best candidate policy at
+its knobs, or the whole serving search); later rungs serve that choice. A trial stops when its rung
 lift stops improving and keeps the weights of its best rung (the per-epoch validation loss does
 not predict the lift), with that rung's lists: the trial's report serves the same weights, so
 their exact lists are not computed again.
@@ -37,11 +37,12 @@ class RungWatcher:
         if epoch not in self.cfg.epochs:
             return None
         t0 = time.perf_counter()
-        # the first rung chooses the serving; later rungs serve that choice only (their lists cost
-        # more than their one simulation)
-        policies = [self.serving.policy] if self.lifts else None
+        # the first rung chooses the serving (unless first_rung is "start"); later rungs serve
+        # that choice only: one simulation, reading the per-track lists of its anchors only
+        fixed = bool(self.lifts) or self.cfg.first_rung == "start"
+        policies = [self.serving.policy] if fixed else None
         lists = self.tuner.lists(model, self.data, self.device, self.serving.k, policies, self.cfg.list_nprobe)
-        if self.lifts or self.cfg.first_rung == "policies":
+        if fixed or self.cfg.first_rung == "policies":
             choice = self.tuner.best_policy(lists, self.serving, policies)
         else:
             choice = self.tuner.search(lists, self.serving)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from model.infer import item_recommendations, recommend
+from model.infer import ItemNeighbours, item_recommendations, recommend
 from sim_bridge.abtest import paired_lift
 from sim_bridge.contract.files import with_overrides
 from sim_bridge.contract.recs import ServingConfig
@@ -34,20 +34,27 @@ NAN = float("nan")
 class Lists:
     """A model's lists at the longest candidate k; None for a kind no candidate policy needs.
 
+    ``item``: exact per-track lists computed as they are read (:class:`model.infer.ItemNeighbours`),
+    or a dict (approximate ones, or lists made elsewhere); :meth:`complete` makes it a dict.
     ``k``: the length asked for (a list is shorter only when the model has fewer items; 0: not
     known, so never reused as long enough);
     ``exact``: whether the per-track lists are exact (not faiss IVF's approximate ones).
     """
 
     user: dict[int, np.ndarray] | None
-    item: dict[int, np.ndarray] | None
+    item: dict[int, np.ndarray] | ItemNeighbours | None
     k: int = 0
     exact: bool = True
 
     def truncated(self, k: int) -> "Lists":
         cut = lambda lists: {key: v[:k] for key, v in lists.items()}  # noqa: E731
-        return Lists(None if self.user is None else cut(self.user), None if self.item is None else cut(self.item),
-                     min(k, self.k), self.exact)
+        item = self.item.truncated(k) if isinstance(self.item, ItemNeighbours) else self.item and cut(self.item)
+        return Lists(None if self.user is None else cut(self.user), item, min(k, self.k), self.exact)
+
+    def complete(self) -> "Lists":
+        """These lists with every per-track list computed, as a dict (what a checkpoint saves)."""
+        item = self.item.to_dict() if isinstance(self.item, ItemNeighbours) else self.item
+        return Lists(self.user, item, self.k, self.exact)
 
 
 @dataclass(frozen=True)
@@ -153,8 +160,9 @@ def model_lists(model, data, k: int, policies: list[str], device: str = "cpu", n
 
     ``have``: lists already computed from the *same weights* (the caller's promise: a trial's best
     rung, whose weights it restored). A kind in it at least ``k`` long, and exact where exact lists
-    are asked for, is taken as it is instead of being computed again (the exact per-track lists
-    are the costliest step of a trial's report: ~7 s for 46k tracks on one core).
+    are asked for, is taken as it is instead of being computed again. Exact per-track lists are
+    computed as the simulations read them (:class:`model.infer.ItemNeighbours`: all of them take
+    ~8 s for 45k tracks on one core, a rung's i2i sessions read a sixth).
     """
     reuse = have is not None and have.k >= k
     if reuse and have.k > k:
@@ -167,8 +175,14 @@ def model_lists(model, data, k: int, policies: list[str], device: str = "cpu", n
         if reuse and have.item is not None and (have.exact or nprobe > 0):
             item, exact = have.item, have.exact
         else:
-            item, exact = item_recommendations(model, data, k=k, device=device, nprobe=nprobe), nprobe == 0
+            item, exact = _item_lists(model, data, k, device, nprobe), nprobe == 0
     return Lists(user, item, k, exact)
+
+
+def _item_lists(model, data, k: int, device: str, nprobe: int):
+    if nprobe:
+        return item_recommendations(model, data, k=k, device=device, nprobe=nprobe)
+    return ItemNeighbours.of(model, data, data.n_tracks, k, device)
 
 
 def _key(serving: ServingConfig) -> tuple:

@@ -114,7 +114,8 @@ def prepare(world: World, events: pd.DataFrame, setup: TrialSetup, features: Fea
 
 @dataclass
 class TrialOutcome:
-    """A trained and served trial: the model, its config as served, its lists, policy and metrics."""
+    """A trained and served trial: the model, its config as served, its lists (every per-track list
+    computed, when the policy reads them; else none), policy and metrics."""
 
     model: Any
     cfg: ExperimentConfig
@@ -163,6 +164,8 @@ def run_trial(cfg: ExperimentConfig, inputs: TrialInputs, setup: TrialSetup, dev
         metrics["val_loss_rel"] = metrics["val_loss"] / cfg.model.margin
         metrics["score"] = score(metrics["lift_vs_sticky"], metrics["val_loss_rel"], setup.objective)
         _check_finite(metrics)
+    # every per-track list, as a checkpoint saves them (the simulations computed those they read)
+    lists = lists.complete() if needs_item_lists(serving.policy) else replace(lists, item=None)
     return TrialOutcome(result.model, cfg, data, lists, policy, metrics)
 
 

@@ -225,10 +225,18 @@ class ItemToItem:
 def _item_table(lists: Mapping[int, np.ndarray], n: int) -> np.ndarray:
     """int32 [n, L]: row t = track t's list, padded with -1; every id must be a catalog track.
 
+    Lists that are not a mapping are such a table already, or read like one (``lists[tracks]``
+    for an int array of any shape: ``model.infer.ItemNeighbours``, whose rows are computed when
+    first read), and are served as they are.
+
     A search builds this table for every serving it simulates, so it is cheap to build: lists of
     one length (what model.infer writes) are stacked in one step rather than row by row, and the
     table is int32 (catalog ids fit): half the memory to fault in (50k × 200 entries).
     """
+    if not isinstance(lists, Mapping):
+        if lists.shape[0] != n:
+            raise ValueError(f"item-to-item table has {lists.shape[0]} rows for a catalog of {n} tracks")
+        return lists
     keys = np.fromiter(lists.keys(), dtype=np.int64, count=len(lists))
     values = [np.asarray(v, dtype=np.int64) for v in lists.values()]
     width = max((len(v) for v in values), default=1)
@@ -262,13 +270,12 @@ class Contextual:
 
     def __init__(self, lists: Mapping[int, np.ndarray], n_tracks: int):
         self.lists = _item_table(lists, n_tracks)
-        self.sizes = (self.lists >= 0).sum(axis=1)
         self.n_tracks = n_tracks
 
     def recommend(self, batch, slots, u):
-        prev = batch.prev_track[slots]
-        size = self.sizes[prev]
-        pick = self.lists[prev, np.minimum((u * size).astype(np.int64), np.maximum(size - 1, 0))]
+        rows = self.lists[batch.prev_track[slots]]  # [S, L]
+        size = (rows >= 0).sum(axis=1)
+        pick = rows[np.arange(len(slots)), np.minimum((u * size).astype(np.int64), np.maximum(size - 1, 0))]
         return np.where(size > 0, pick, (u * self.n_tracks).astype(np.int64))
 
 

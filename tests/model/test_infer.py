@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from model.checkpoint import data_maps, load_checkpoint, save_checkpoint
-from model.infer import (item_embeddings, item_recommendations, ivf_cells, recommend, top_k_l2, user_embeddings,
-                         write_item_embeddings)
+from model.infer import (ItemNeighbours, item_embeddings, item_recommendations, ivf_cells, recommend, top_k_l2,
+                         user_embeddings, write_item_embeddings)
 from sim_bridge.contract.recs import write_user_recs
 from model.train import train
 
@@ -42,6 +42,40 @@ def test_approximate_item_lists_hold_only_kept_tracks(trained, data):
     assert sorted(lists) == data.track_ids.tolist()
     for track, others in lists.items():
         assert track not in others and np.isin(others, data.track_ids).all() and len(others) <= 20
+
+
+def test_item_neighbours_computes_a_list_when_first_read_and_keeps_it():
+    """Lists read in small and large batches, in any order, equal the nearest other tracks by
+    brute force; a track without an embedding reads -1; only the tracks read are computed until
+    to_dict computes the rest; a truncated view shares what was computed."""
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(600, 8)).astype(np.float32)
+    ids = np.sort(rng.choice(1000, size=600, replace=False))  # catalog of 1000, 400 without an embedding
+    lists = ItemNeighbours(emb, ids, 1000, k=10)
+    d = ((emb[:, None] - emb[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    expected = ids[np.argsort(d, axis=1, kind="stable")[:, :10]]  # [600, 10]
+    order = rng.permutation(600)
+    first, rest = ids[order[:5]], ids[order[5:300]]
+    assert np.array_equal(lists[first], expected[order[:5]])  # a batch smaller than faiss's BLAS threshold
+    assert np.array_equal(lists[rest.reshape(-1, 5)], expected[order[5:300]].reshape(-1, 5, 10))  # 2-D reads
+    assert lists.computed == 300
+    missing = np.setdiff1d(np.arange(1000), ids)[:3]
+    assert (lists[missing] == -1).all() and lists.shape == (1000, 10)
+    view = lists.truncated(4)
+    assert view.shape == (1000, 4) and np.array_equal(view[first], expected[order[:5], :4])
+    whole = view.to_dict()
+    assert lists.computed == 600 and sorted(whole) == ids.tolist()
+    assert all(np.array_equal(whole[t], expected[i, :4]) for i, t in enumerate(ids))
+
+
+def test_item_neighbours_read_as_any_order_equal_the_full_lists(trained, data):
+    lists = ItemNeighbours.of(trained, data, data.n_tracks, k=20, device="cpu")
+    full = item_recommendations(trained, data, k=20, device="cpu")
+    for track in np.random.default_rng(0).permutation(data.track_ids)[:50]:  # one at a time
+        assert np.array_equal(lists[np.array([track])][0], full[int(track)])
+    assert set(lists.to_dict()) == set(full)
+    assert all(np.array_equal(v, full[t]) for t, v in lists.to_dict().items())
 
 
 def test_recommend_every_user_with_history(trained, data):

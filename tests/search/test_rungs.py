@@ -59,6 +59,18 @@ def test_the_first_rung_can_choose_the_policy_alone(tiny_trial):
         RungConfig(first_rung="all")
 
 
+def test_the_first_rung_can_serve_the_start_as_it_is(tiny_trial):
+    cfg = RungConfig(epochs=[1, 3], sessions=300, seed=9, first_rung="start")
+    tuner = ServingTuner(ServingSearchConfig(policies=["indexed", "i2i"], sessions=300, seed=9), tiny_trial.simulator,
+                         tiny_trial.control(300, 9), 9)
+    start = ServingConfig("i2i", k=20, like_threshold=0.9, skip_artists=3)
+    w = RungWatcher(cfg, tuner, tiny_trial.data, start)
+    lift = w.observe(1, tiny_trial.model)
+    # one simulation: the start's serving, whatever the other candidate policies would score
+    assert w.serving == start and lift == tuner.lift(start, tuner.lists(tiny_trial.model, tiny_trial.data, min_k=20))
+    assert w.best_lists.user is None  # i2i reads per-track lists only: no per-user lists computed
+
+
 def test_a_trial_stops_when_its_rung_lift_stops_improving(tiny_trial):
     cfg = RungConfig(epochs=[1, 2, 3, 4, 5], patience=2, min_improvement=1.0)
     w = RungWatcher(cfg, ScriptedTuner(tiny_trial, [10.0, 12.0, 12.5, 11.0, 30.0]), tiny_trial.data, ServingConfig("i2i"))

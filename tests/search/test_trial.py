@@ -56,18 +56,21 @@ def test_the_report_reuses_the_best_rungs_exact_lists_and_never_serves_approxima
     from search import serving_search
 
     inputs, setup = tiny_inputs
-    cfg = with_overrides(tiny_trial.cfg, {"train.max_epochs": 1})  # one rung: its weights are the final ones
-    calls = []
-    real = infer.item_recommendations
+    # one rung (its weights are the final ones), serving per-track lists from the start
+    cfg = with_overrides(tiny_trial.cfg, {"train.max_epochs": 1, "serving.policy": "i2i"})
+    made, approximate = [], []
+    real_of, real_approx = infer.ItemNeighbours.of, infer.item_recommendations
+    monkeypatch.setattr(serving_search.ItemNeighbours, "of",
+                        lambda *a, **kw: made.append(1) or real_of(*a, **kw))
     monkeypatch.setattr(serving_search, "item_recommendations",
-                        lambda *a, **kw: calls.append(kw.get("nprobe", 0)) or real(*a, **kw))
+                        lambda *a, **kw: approximate.append(kw["nprobe"]) or real_approx(*a, **kw))
     out = run_trial(cfg, inputs, setup)
-    assert calls == [0]  # the rung's exact per-track lists, not computed again for the report
-    fresh = real(out.model, out.data, k=out.cfg.serving.k)
-    assert out.lists.exact and set(out.lists.item) == set(fresh)
+    assert made == [1] and approximate == []  # the rung's exact lists, completed for the report
+    fresh = real_approx(out.model, out.data, k=out.cfg.serving.k)
+    assert out.lists.exact and isinstance(out.lists.item, dict) and set(out.lists.item) == set(fresh)
     assert all(np.array_equal(out.lists.item[t], fresh[t]) for t in fresh)  # the served weights' own lists
 
-    calls.clear()  # approximate rung lists: the report computes exact ones
+    made.clear()  # approximate rung lists: the report computes exact ones
     approx = dataclasses.replace(setup, rungs=dataclasses.replace(setup.rungs, list_nprobe=1))
     out = run_trial(cfg, inputs, approx)
-    assert calls == [1, 0] and out.lists.exact
+    assert approximate == [1] and made == [1] and out.lists.exact
