@@ -1,10 +1,7 @@
 """Inference: tower embeddings → top-k tracks per user (or per track) by L2 distance; exports.
 
-Lists are exact (faiss ``IndexFlatL2``) unless ``nprobe`` > 0 asks for approximate ones (faiss
-``IndexIVFFlat``: the items in ``cells(K)`` k-means cells, each query scanning the ``nprobe``
-nearest cells); exported and evaluated lists are always exact. :class:`ItemNeighbours` computes
-exact per-track lists on demand: a simulation reads only the lists of the tracks its sessions
-anchor on."""
+Lists are exact (faiss ``IndexFlatL2``). :class:`ItemNeighbours` computes per-track lists on
+demand: a simulation reads only the lists of the tracks its sessions anchor on."""
 from __future__ import annotations
 
 import copy
@@ -42,28 +39,11 @@ def item_embeddings(model: DSSM, data: TrainingData | None = None, device: str =
     return torch.cat(out).numpy().astype(np.float32)
 
 
-def ivf_cells(n_items: int) -> int:
-    """k-means cells of an approximate index over ``n_items`` items: about 4·√K (faiss's rule of
-    thumb), at least 1, and at most K / 39 so every cell has the 39 points k-means wants."""
-    return max(1, min(int(4 * np.sqrt(n_items)), n_items // 39))
-
-
-def top_k_l2(users: np.ndarray, items: np.ndarray, k: int, nprobe: int = 0) -> np.ndarray:
-    """int64 [U, min(k, K)]: nearest item rows by L2 distance, nearest first (ties: faiss's order).
-
-    ``nprobe`` 0: exact (IndexFlatL2). Otherwise approximate (IndexIVFFlat over
-    :func:`ivf_cells` cells, ``nprobe`` of them scanned per query; k-means seeded, so the same
-    inputs give the same lists); a query whose cells hold fewer than k items is padded with -1.
-    """
+def top_k_l2(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
+    """int64 [U, min(k, K)]: nearest item rows by L2 distance, nearest first (ties: faiss's order)."""
     k = min(k, len(items))
     items = np.ascontiguousarray(items, dtype=np.float32)
-    cells = ivf_cells(len(items))
-    if nprobe and cells > nprobe:
-        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(items.shape[1]), items.shape[1], cells)
-        index.train(items)
-        index.nprobe = nprobe
-    else:
-        index = faiss.IndexFlatL2(items.shape[1])
+    index = faiss.IndexFlatL2(items.shape[1])
     index.add(items)
     _, rows = index.search(np.ascontiguousarray(users, dtype=np.float32), k)
     return rows.astype(np.int64)
@@ -76,19 +56,10 @@ def recommend(model: DSSM, data: TrainingData, k: int = 100, device: str = "auto
     return {int(u): tracks[i] for i, u in enumerate(data.user_ids)}
 
 
-def item_recommendations(model: DSSM, data: TrainingData, k: int = 100, device: str = "auto",
-                         nprobe: int = 0) -> dict[int, np.ndarray]:
+def item_recommendations(model: DSSM, data: TrainingData, k: int = 100, device: str = "auto") -> dict[int, np.ndarray]:
     """{track id: int64 [min(k, K-1)] nearest other kept tracks by L2 between item embeddings}
-    (approximate when ``nprobe`` > 0: see :func:`top_k_l2`)."""
-    if not nprobe:
-        return ItemNeighbours.of(model, data, k=k, device=device).to_dict()
-    items = item_embeddings(model, data, device)
-    rows = top_k_l2(items, items, k + 1, nprobe)  # [K, k+1]; usually the item itself comes first
-    out = {}
-    for i, track in enumerate(data.track_ids):
-        keep = (rows[i] != i) & (rows[i] >= 0)
-        out[int(track)] = data.track_ids[rows[i][keep][:k]]
-    return out
+    (every list of :class:`ItemNeighbours`)."""
+    return ItemNeighbours.of(model, data, k=k, device=device).to_dict()
 
 
 RERANK_MARGIN = 16  # extra faiss candidates per list re-ranked by exact distance (ItemNeighbours)
@@ -145,9 +116,14 @@ class ItemNeighbours:
         view.width = min(k, self.width)
         return view
 
+    def compute_all(self) -> "ItemNeighbours":
+        """Every list not computed yet, now, in one batch (faster per list than as read)."""
+        self._compute(np.flatnonzero(~self.known))
+        return self
+
     def to_dict(self) -> dict[int, np.ndarray]:
         """{track id: int64 [width]} for every kept track, the missing lists computed now."""
-        self._compute(np.flatnonzero(~self.known))
+        self.compute_all()
         rows = self.table[self.track_ids, :self.width].astype(np.int64)
         return {int(t): rows[i] for i, t in enumerate(self.track_ids)}
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import faiss
 import numpy as np
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
@@ -240,8 +241,9 @@ def train(cfg: ExperimentConfig, data: TrainingData, on_epoch: Callable[[dict], 
     ``FloatingPointError``. Deterministic on CPU for a given ``train.seed``.
     """
     tc = cfg.train
-    if tc.num_threads:
+    if tc.num_threads:  # torch's threads, and faiss's (OpenMP) for the nearest-neighbour lists
         torch.set_num_threads(tc.num_threads)
+        faiss.omp_set_num_threads(tc.num_threads)
     dev = resolve_device(device)
     torch.set_flush_denormal(True)  # tiny LRs late in training otherwise slow CPU steps many-fold
     torch.manual_seed(tc.seed)  # weight init

@@ -105,14 +105,11 @@ class RungConfig:
     seed: int = 31_337
     patience: int = 1
     min_improvement: float = 1.0
-    list_nprobe: int = 0  # > 0: approximate per-track lists at the rungs (faiss IVF cells scanned); 0: exact
     first_rung: str = "start"  # start | policies | search: how the first rung chooses the serving
 
     def __post_init__(self) -> None:
         if self.first_rung not in FIRST_RUNG:
             raise ConfigError(f"rungs.first_rung: expected one of {', '.join(FIRST_RUNG)}, got {self.first_rung!r}")
-        if self.list_nprobe < 0:
-            raise ConfigError(f"rungs.list_nprobe: must be >= 0, got {self.list_nprobe}")
         if not self.epochs or any(e < 1 for e in self.epochs) or list(self.epochs) != sorted(set(self.epochs)):
             raise ConfigError(f"rungs.epochs: expected increasing epochs >= 1, got {self.epochs}")
         if self.sessions < 2:

@@ -6,7 +6,7 @@ the serving (``rungs.first_rung``: the config's serving as it starts, the best c
 its knobs, or the whole serving search); later rungs serve that choice. A trial stops when its rung
 lift stops improving and keeps the weights of its best rung (the per-epoch validation loss does
 not predict the lift), with that rung's lists: the trial's report serves the same weights, so
-their exact lists are not computed again.
+the lists it computed are not computed again.
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ class RungWatcher:
         # that choice only: one simulation, reading the per-track lists of its anchors only
         fixed = bool(self.lifts) or self.cfg.first_rung == "start"
         policies = [self.serving.policy] if fixed else None
-        lists = self.tuner.lists(model, self.data, self.device, self.serving.k, policies, self.cfg.list_nprobe)
+        lists = self.tuner.lists(model, self.data, self.device, self.serving.k, policies)
         if fixed or self.cfg.first_rung == "policies":
             choice = self.tuner.best_policy(lists, self.serving, policies)
         else:

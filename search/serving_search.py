@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from model.infer import ItemNeighbours, item_recommendations, recommend
+from model.infer import ItemNeighbours, recommend
 from sim_bridge.abtest import paired_lift
 from sim_bridge.contract.files import with_overrides
 from sim_bridge.contract.recs import ServingConfig
@@ -34,27 +34,25 @@ NAN = float("nan")
 class Lists:
     """A model's lists at the longest candidate k; None for a kind no candidate policy needs.
 
-    ``item``: exact per-track lists computed as they are read (:class:`model.infer.ItemNeighbours`),
-    or a dict (approximate ones, or lists made elsewhere); :meth:`complete` makes it a dict.
+    ``item``: per-track lists computed as they are read (:class:`model.infer.ItemNeighbours`), or
+    a dict (lists made elsewhere); :meth:`complete` makes it a dict.
     ``k``: the length asked for (a list is shorter only when the model has fewer items; 0: not
-    known, so never reused as long enough);
-    ``exact``: whether the per-track lists are exact (not faiss IVF's approximate ones).
+    known, so never reused as long enough).
     """
 
     user: dict[int, np.ndarray] | None
     item: dict[int, np.ndarray] | ItemNeighbours | None
     k: int = 0
-    exact: bool = True
 
     def truncated(self, k: int) -> "Lists":
         cut = lambda lists: {key: v[:k] for key, v in lists.items()}  # noqa: E731
         item = self.item.truncated(k) if isinstance(self.item, ItemNeighbours) else self.item and cut(self.item)
-        return Lists(None if self.user is None else cut(self.user), item, min(k, self.k), self.exact)
+        return Lists(None if self.user is None else cut(self.user), item, min(k, self.k))
 
     def complete(self) -> "Lists":
         """These lists with every per-track list computed, as a dict (what a checkpoint saves)."""
         item = self.item.to_dict() if isinstance(self.item, ItemNeighbours) else self.item
-        return Lists(self.user, item, self.k, self.exact)
+        return Lists(self.user, item, self.k)
 
 
 @dataclass(frozen=True)
@@ -74,13 +72,12 @@ class ServingTuner:
         self.sessions = len(control)  # one row per session
 
     def lists(self, model, data, device: str = "cpu", min_k: int = 1, policies: list[str] | None = None,
-              nprobe: int = 0, have: Lists | None = None) -> Lists:
+              have: Lists | None = None) -> Lists:
         """The model's lists at the longest candidate k (at least ``min_k``), of the kinds
-        ``policies`` (default: the candidate policies) need; per-track lists approximate when
-        ``nprobe`` > 0 (:func:`model.infer.top_k_l2`). ``have``: lists of these same weights
+        ``policies`` (default: the candidate policies) need. ``have``: lists of these same weights
         already computed (a rung's), reused where they serve (see :func:`model_lists`)."""
         k = max([int(v) for v in self.cfg.knobs.get("k", [])] + [min_k])
-        return model_lists(model, data, k, policies or self.cfg.policies, device, nprobe, have)
+        return model_lists(model, data, k, policies or self.cfg.policies, device, have)
 
     def lift(self, serving: ServingConfig, lists: Lists) -> float:
         """Paired lift (%) of ``serving`` vs sticky_artist on this tuner's sessions."""
@@ -153,36 +150,24 @@ class ServingTuner:
         return best
 
 
-def model_lists(model, data, k: int, policies: list[str], device: str = "cpu", nprobe: int = 0,
-                have: Lists | None = None) -> Lists:
-    """``model``'s top-``k`` lists: per user when a policy needs them, per track likewise (those
-    approximate when ``nprobe`` > 0).
+def model_lists(model, data, k: int, policies: list[str], device: str = "cpu", have: Lists | None = None) -> Lists:
+    """``model``'s top-``k`` lists: per user when a policy needs them, per track likewise, those
+    computed as the simulations read them (:class:`model.infer.ItemNeighbours`: all of them take
+    ~8 s for 45k tracks on one core; a rung's i2i sessions read a sixth).
 
     ``have``: lists already computed from the *same weights* (the caller's promise: a trial's best
-    rung, whose weights it restored). A kind in it at least ``k`` long, and exact where exact lists
-    are asked for, is taken as it is instead of being computed again. Exact per-track lists are
-    computed as the simulations read them (:class:`model.infer.ItemNeighbours`: all of them take
-    ~8 s for 45k tracks on one core, a rung's i2i sessions read a sixth).
+    rung, whose weights it restored). A kind in it at least ``k`` long is taken as it is (with the
+    per-track lists it has computed) instead of being computed again.
     """
     reuse = have is not None and have.k >= k
     if reuse and have.k > k:
         have = have.truncated(k)
     user = item = None
-    exact = True
     if any(needs_user_lists(p) for p in policies):
         user = have.user if reuse and have.user is not None else recommend(model, data, k=k, device=device)
     if any(needs_item_lists(p) for p in policies):
-        if reuse and have.item is not None and (have.exact or nprobe > 0):
-            item, exact = have.item, have.exact
-        else:
-            item, exact = _item_lists(model, data, k, device, nprobe), nprobe == 0
-    return Lists(user, item, k, exact)
-
-
-def _item_lists(model, data, k: int, device: str, nprobe: int):
-    if nprobe:
-        return item_recommendations(model, data, k=k, device=device, nprobe=nprobe)
-    return ItemNeighbours.of(model, data, data.n_tracks, k, device)
+        item = have.item if reuse and have.item is not None else ItemNeighbours.of(model, data, data.n_tracks, k, device)
+    return Lists(user, item, k)
 
 
 def _key(serving: ServingConfig) -> tuple:

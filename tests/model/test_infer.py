@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from model.checkpoint import data_maps, load_checkpoint, save_checkpoint
-from model.infer import (ItemNeighbours, item_embeddings, item_recommendations, ivf_cells, recommend, top_k_l2,
-                         user_embeddings, write_item_embeddings)
+from model.infer import (ItemNeighbours, item_embeddings, item_recommendations, recommend, top_k_l2, user_embeddings,
+                         write_item_embeddings)
 from sim_bridge.contract.recs import write_user_recs
 from model.train import train
 
@@ -22,26 +22,6 @@ def test_top_k_l2_exact():
     d = ((users[:, None] - items[None]) ** 2).sum(-1)
     assert np.array_equal(top_k_l2(users, items, 5), np.argsort(d, axis=1, kind="stable")[:, :5])
     assert top_k_l2(users, items, 100).shape == (20, 50)  # k capped at the item count
-
-
-def test_top_k_l2_approximate_finds_most_neighbours_and_is_seeded():
-    """IVF lists on clustered points: most of the exact top 10 (recall derived below), the same
-    lists on a second call, and exact lists once every cell is probed."""
-    rng = np.random.default_rng(1)
-    centres = rng.normal(size=(40, 8))
-    items = (centres[rng.integers(0, 40, 4000)] + 0.3 * rng.normal(size=(4000, 8))).astype(np.float32)
-    exact, approx = top_k_l2(items, items, 10), top_k_l2(items, items, 10, nprobe=8)
-    recall = np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(exact, approx)])
-    assert ivf_cells(4000) == 102 and recall > 0.9
-    assert np.array_equal(approx, top_k_l2(items, items, 10, nprobe=8))
-    assert np.array_equal(top_k_l2(items, items, 10, nprobe=ivf_cells(4000)), exact)  # all cells: flat
-
-
-def test_approximate_item_lists_hold_only_kept_tracks(trained, data):
-    lists = item_recommendations(trained, data, k=20, device="cpu", nprobe=1)
-    assert sorted(lists) == data.track_ids.tolist()
-    for track, others in lists.items():
-        assert track not in others and np.isin(others, data.track_ids).all() and len(others) <= 20
 
 
 def test_item_neighbours_computes_a_list_when_first_read_and_keeps_it():

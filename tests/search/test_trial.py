@@ -48,8 +48,7 @@ def test_without_a_control_a_trial_is_trained_and_served_but_not_ab_tested(tiny_
     assert out.policy is not None and out.metrics["epoch"] == 1
 
 
-def test_the_report_reuses_the_best_rungs_exact_lists_and_never_serves_approximate_ones(
-        tiny_trial, tiny_inputs, monkeypatch):
+def test_the_report_reuses_the_best_rungs_lists(tiny_trial, tiny_inputs, monkeypatch):
     import numpy as np
 
     from model import infer
@@ -58,19 +57,11 @@ def test_the_report_reuses_the_best_rungs_exact_lists_and_never_serves_approxima
     inputs, setup = tiny_inputs
     # one rung (its weights are the final ones), serving per-track lists from the start
     cfg = with_overrides(tiny_trial.cfg, {"train.max_epochs": 1, "serving.policy": "i2i"})
-    made, approximate = [], []
-    real_of, real_approx = infer.ItemNeighbours.of, infer.item_recommendations
-    monkeypatch.setattr(serving_search.ItemNeighbours, "of",
-                        lambda *a, **kw: made.append(1) or real_of(*a, **kw))
-    monkeypatch.setattr(serving_search, "item_recommendations",
-                        lambda *a, **kw: approximate.append(kw["nprobe"]) or real_approx(*a, **kw))
+    made = []
+    real_of = infer.ItemNeighbours.of
+    monkeypatch.setattr(serving_search.ItemNeighbours, "of", lambda *a, **kw: made.append(1) or real_of(*a, **kw))
     out = run_trial(cfg, inputs, setup)
-    assert made == [1] and approximate == []  # the rung's exact lists, completed for the report
-    fresh = real_approx(out.model, out.data, k=out.cfg.serving.k)
-    assert out.lists.exact and isinstance(out.lists.item, dict) and set(out.lists.item) == set(fresh)
+    assert made == [1]  # the rung's lists, completed for the report
+    fresh = infer.item_recommendations(out.model, out.data, k=out.cfg.serving.k)
+    assert isinstance(out.lists.item, dict) and set(out.lists.item) == set(fresh)
     assert all(np.array_equal(out.lists.item[t], fresh[t]) for t in fresh)  # the served weights' own lists
-
-    made.clear()  # approximate rung lists: the report computes exact ones
-    approx = dataclasses.replace(setup, rungs=dataclasses.replace(setup.rungs, list_nprobe=1))
-    out = run_trial(cfg, inputs, approx)
-    assert approximate == [1] and made == [1] and out.lists.exact
