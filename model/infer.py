@@ -139,7 +139,12 @@ class ItemNeighbours:
         faiss ranks by |x|² + |y|² − 2x·y, whose float32 rounding (~1e-5 on these embeddings)
         reorders near-ties differently from one batch of queries to another; its top k + 1 +
         RERANK_MARGIN are re-ranked by the squared differences themselves, ties by row, so a
-        track's list is the same whenever and with whichever others it is computed.
+        track's list is the same whenever and with whichever others it is computed — unless more
+        than RERANK_MARGIN tracks lie within that rounding of its k-th nearest. Crowded embeddings
+        do that: the seed's configuration on the built-in world (a −10% model) has 23,831
+        distinct embeddings for 38,350 items and a median 1.3e-5 between the 201st and 218th
+        nearest, and 828 of 1,500 of its lists differ when read 3 at a time. Within one
+        :class:`ItemNeighbours` a list is computed once, so what one trial serves is consistent.
         """
         queries = self.embeddings[rows]
         _, found = self.index.search(queries, min(self.k + 1 + RERANK_MARGIN, len(self.embeddings)))

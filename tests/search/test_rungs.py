@@ -43,13 +43,18 @@ def test_rung_lifts_at_rung_epochs_only(tiny_trial):
     assert w.metrics()["rung_lift_1"] == lift and w.metrics()["rung_seconds"] > 0
 
 
-def test_the_first_rung_can_choose_the_policy_alone(tiny_trial):
-    cfg = RungConfig(epochs=[1, 3], sessions=300, seed=9, first_rung="policies")
-    tuner = ServingTuner(ServingSearchConfig(policies=["indexed", "i2i"], sessions=300, seed=9), tiny_trial.simulator,
-                         tiny_trial.control(300, 9), 9)
+def _first_rung(trial, first_rung: str):
+    """(watcher, its first rung lift, its tuner, its start): candidates indexed and i2i, starting from i2i."""
+    cfg = RungConfig(epochs=[1, 3], sessions=300, seed=9, first_rung=first_rung)
+    tuner = ServingTuner(ServingSearchConfig(policies=["indexed", "i2i"], sessions=300, seed=9), trial.simulator,
+                         trial.control(300, 9), 9)
     start = ServingConfig("i2i", k=20, like_threshold=0.9, skip_artists=3)
-    w = RungWatcher(cfg, tuner, tiny_trial.data, start)
-    lift = w.observe(1, tiny_trial.model)
+    w = RungWatcher(cfg, tuner, trial.data, start)
+    return w, w.observe(1, trial.model), tuner, start
+
+
+def test_the_first_rung_can_choose_the_policy_alone(tiny_trial):
+    w, lift, tuner, _ = _first_rung(tiny_trial, "policies")
     lists = tuner.lists(tiny_trial.model, tiny_trial.data, min_k=20)
     # one simulation per policy, at the start's knobs (not tuned): the best of them
     by_policy = {p: tuner.lift(ServingConfig(p, k=20, like_threshold=0.9, skip_artists=3), lists) for p in ("indexed", "i2i")}
@@ -60,12 +65,7 @@ def test_the_first_rung_can_choose_the_policy_alone(tiny_trial):
 
 
 def test_the_first_rung_can_serve_the_start_as_it_is(tiny_trial):
-    cfg = RungConfig(epochs=[1, 3], sessions=300, seed=9, first_rung="start")
-    tuner = ServingTuner(ServingSearchConfig(policies=["indexed", "i2i"], sessions=300, seed=9), tiny_trial.simulator,
-                         tiny_trial.control(300, 9), 9)
-    start = ServingConfig("i2i", k=20, like_threshold=0.9, skip_artists=3)
-    w = RungWatcher(cfg, tuner, tiny_trial.data, start)
-    lift = w.observe(1, tiny_trial.model)
+    w, lift, tuner, start = _first_rung(tiny_trial, "start")
     # one simulation: the start's serving, whatever the other candidate policies would score
     assert w.serving == start and lift == tuner.lift(start, tuner.lists(tiny_trial.model, tiny_trial.data, min_k=20))
     assert w.best_lists.user is None  # i2i reads per-track lists only: no per-user lists computed

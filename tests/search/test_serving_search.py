@@ -59,6 +59,18 @@ def test_lists_are_cut_to_each_candidate_k():
     assert Lists(None, {2: np.arange(4)}).truncated(2).user is None
 
 
+def test_lists_computed_as_read_are_cut_and_completed_sharing_what_was_computed():
+    from model.infer import ItemNeighbours
+
+    emb = np.arange(12, dtype=np.float32).reshape(6, 2) ** 1.5  # distinct, spread points
+    lists = Lists(None, ItemNeighbours(emb, np.arange(6), 6, k=4), k=4)
+    cut = lists.truncated(2)
+    assert cut.k == 2 and cut.item[np.array([0])].tolist() == [[1, 2]]  # nearest first, itself left out
+    assert lists.item.computed == 1  # the cut view computed track 0's list for both
+    whole = lists.complete()
+    assert isinstance(whole.item, dict) and lists.item.computed == 6 and whole.item[5].tolist() == [4, 3, 2, 1]
+
+
 class _Scripted(ServingTuner):
     """A tuner whose lift is a known function of the knobs (no simulation): what each search
     tries, and where it ends, can be checked exactly."""
