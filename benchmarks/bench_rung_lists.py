@@ -7,8 +7,9 @@ overrides, or a trial's ``params.json``; rungs, serving chosen inside the trial,
 twice, without Ray: with the per-track lists computed as the simulations read them
 (``model.infer.ItemNeighbours``, what the search does), then with every list computed when the
 lists are made (what it did before). Training is deterministic and a list is the same however it
-is batched, so both runs must give the very same rung lifts and final lift: only the seconds
-differ. Prints, per run, wall seconds, rung seconds and their share of the trial, the rung lifts
+is batched (unless the embeddings crowd within faiss's float32 rounding, as the seed's model's do
+on the built-in world: see ``model.infer.ItemNeighbours``), so both runs should give the very same
+rung lifts and final lift (``same_lifts``): only the seconds differ. Prints, per run, wall seconds, rung seconds and their share of the trial, the rung lifts
 and the final lift; then the ratio of rung (and trial) seconds up front / as read. Last printed
 line: one JSON object. ``--smoke``: the tiny world and ``search:`` of ``configs/smoke.yaml``.
 """
@@ -72,9 +73,7 @@ def lists_up_front():
     made = ItemNeighbours.__dict__["of"]
 
     def of(cls, *a, **kw):
-        lists = made.__func__(cls, *a, **kw)
-        lists.to_dict()
-        return lists
+        return made.__func__(cls, *a, **kw).compute_all()
 
     ItemNeighbours.of = classmethod(of)
     try:

@@ -28,7 +28,6 @@ import pandas as pd
 
 from model.config import ExperimentConfig
 from model.features import FeatureConfig, TrainingData, build_training_data
-from model.infer import ItemNeighbours
 from model.train import train
 from sim_bridge.abtest import paired_eval
 from sim_bridge.policies import Policy, StickyArtist, needs_item_lists, serving_policy
@@ -147,10 +146,9 @@ def run_trial(cfg: ExperimentConfig, inputs: TrialInputs, setup: TrialSetup, dev
     if setup.serving_search is not None and inputs.tuning_control is not None:
         tuner = ServingTuner(setup.serving_search, simulator, inputs.tuning_control, setup.serving_search.seed)
         lists = tuner.lists(result.model, data, device, cfg.serving.k, have=lists)
-        if isinstance(lists.item, ItemNeighbours):
-            # the search's policies read most lists (contextual, botify_i2i: over half of them) and
-            # the checkpoint saves them all: computed in one batch, ~2x faster a list than as read
-            lists.item.compute_all()
+        # the search's policies read most lists (contextual, botify_i2i: over half of them) and
+        # the checkpoint saves them all: computed in one batch, ~2x faster a list than as read
+        lists = lists.compute_all()
         # from the config's serving, not the rungs' choice: the final choice depends on the weights
         # and the lists only (the rungs served the start's serving, or chose on fewer sessions)
         choice = tuner.search(lists, cfg.serving)
