@@ -39,13 +39,28 @@ def item_embeddings(model: DSSM, data: TrainingData | None = None, device: str =
     return torch.cat(out).numpy().astype(np.float32)
 
 
+BLAS_FROM_QUERIES = 16  # a faiss search of at least this many queries is one matrix product (BLAS)
+
+
+def flat_search(index: faiss.IndexFlatL2, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``index.search`` (distances, rows), as a matrix product from ``BLAS_FROM_QUERIES`` queries on.
+
+    faiss switches from scanning the items query by query to one BLAS product when queries ×
+    dimensions reaches ``distance_compute_blas_threshold`` (128,000 in faiss 1.15: 2,000 queries of
+    64 dimensions). On 45k items the scan costs ~0.35 ms a query at any batch size and the product
+    ~0.14 ms from about 16 queries on (``benchmarks/bench_flat_search.py``); a simulation reads
+    its per-track lists a few to a few hundred at a time.
+    """
+    faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES * index.d
+    return index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+
+
 def top_k_l2(users: np.ndarray, items: np.ndarray, k: int) -> np.ndarray:
     """int64 [U, min(k, K)]: nearest item rows by L2 distance, nearest first (ties: faiss's order)."""
     k = min(k, len(items))
-    items = np.ascontiguousarray(items, dtype=np.float32)
     index = faiss.IndexFlatL2(items.shape[1])
-    index.add(items)
-    _, rows = index.search(np.ascontiguousarray(users, dtype=np.float32), k)
+    index.add(np.ascontiguousarray(items, dtype=np.float32))
+    _, rows = flat_search(index, users, k)
     return rows.astype(np.int64)
 
 
@@ -147,7 +162,7 @@ class ItemNeighbours:
         :class:`ItemNeighbours` a list is computed once, so what one trial serves is consistent.
         """
         queries = self.embeddings[rows]
-        _, found = self.index.search(queries, min(self.k + 1 + RERANK_MARGIN, len(self.embeddings)))
+        _, found = flat_search(self.index, queries, min(self.k + 1 + RERANK_MARGIN, len(self.embeddings)))
         for s in range(0, len(rows), chunk):  # [chunk, candidates, D] at a time
             diff = self.embeddings[found[s:s + chunk]] - queries[s:s + chunk, None, :]
             dist = np.einsum("qcd,qcd->qc", diff, diff)

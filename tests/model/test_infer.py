@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from model.checkpoint import data_maps, load_checkpoint, save_checkpoint
-from model.infer import (ItemNeighbours, item_embeddings, item_recommendations, recommend, top_k_l2, user_embeddings,
-                         write_item_embeddings)
+from model.infer import (BLAS_FROM_QUERIES, ItemNeighbours, flat_search, item_embeddings, item_recommendations,
+                         recommend, top_k_l2, user_embeddings, write_item_embeddings)
 from sim_bridge.contract.recs import write_user_recs
 from model.train import train
 
@@ -22,6 +22,24 @@ def test_top_k_l2_exact():
     d = ((users[:, None] - items[None]) ** 2).sum(-1)
     assert np.array_equal(top_k_l2(users, items, 5), np.argsort(d, axis=1, kind="stable")[:, :5])
     assert top_k_l2(users, items, 100).shape == (20, 50)  # k capped at the item count
+
+
+def test_flat_search_is_exact_on_both_sides_of_its_blas_switch():
+    """Fewer than BLAS_FROM_QUERIES queries are scanned one by one, more by one matrix product:
+    both give each query's nearest items by brute force (distances here are far from ties)."""
+    import faiss
+
+    rng = np.random.default_rng(5)
+    items = rng.normal(size=(300, 6)).astype(np.float32)
+    index = faiss.IndexFlatL2(6)
+    index.add(items)
+    for n in (BLAS_FROM_QUERIES - 1, BLAS_FROM_QUERIES, 4 * BLAS_FROM_QUERIES):
+        queries = rng.normal(size=(n, 6)).astype(np.float32)
+        d = ((queries[:, None].astype(np.float64) - items[None]) ** 2).sum(-1)
+        dist, rows = flat_search(index, queries, 7)
+        assert np.array_equal(rows, np.argsort(d, axis=1, kind="stable")[:, :7])
+        assert np.allclose(dist, np.sort(d, axis=1)[:, :7], rtol=1e-4, atol=1e-4)
+    assert faiss.cvar.distance_compute_blas_threshold == BLAS_FROM_QUERIES * 6  # the switch it set
 
 
 def test_item_neighbours_computes_a_list_when_first_read_and_keeps_it():
