@@ -86,7 +86,7 @@ class ItemNeighbours:
 
     Read like the int32 table [n_tracks, k] the i2i policies serve from (``table[tracks]`` for an
     int array of any shape; a track without an embedding has a row of -1). A simulation reads the
-    rows of the tracks its sessions anchor on — a rung's 3,000 i2i sessions about 7,000 of 45,000
+    rows of the tracks its sessions anchor on — a rung's 2,000 i2i sessions about 5,300 of 45,000
     tracks — so a rung pays for those rows only; :meth:`to_dict` computes the rest (a checkpoint's
     lists). The embeddings are a copy taken at construction: the lists stay those of the weights
     they were made from while training goes on. :meth:`truncated` views share the rows computed.
