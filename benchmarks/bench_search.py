@@ -1,13 +1,14 @@
-"""The search itself, measured: the default search vs random search vs multi-fidelity off, same wall budget.
+"""The search itself, measured: the default search vs random search, a GP and multi-fidelity off, same wall budget.
 
     python benchmarks/bench_search.py [--minutes 30] [--num-samples 50] [--seeds 0 1 2] [--out DIR] [--smoke]
 
-Runs three searches one after another, each ``python -m search.run`` with ``--time-budget-s``
+Runs four searches one after another, each ``python -m search.run`` with ``--time-budget-s``
 (trials still running at the budget are stopped) on the default world, once per ``--seeds`` seed
 (``--seed``: the sampler's and every trial's; experiments ``NAME-sSEED``):
 
 * ``default``: ``configs/search.yaml`` as it is (TPE, rungs + ASHA, in-trial serving search);
 * ``random``: the same with ``sampler.kind: random`` (Optuna's RandomSampler);
+* ``gp``: the same with ``sampler.kind: gp`` (Optuna's GPSampler, after the same startup trials);
 * ``no-rungs``: the same with ``rungs.enabled: false`` (no rung lifts, no ASHA: multi-fidelity off).
 
 Prints, per search, the best finished paired lift at a third, two thirds and all of the budget
@@ -16,8 +17,9 @@ Prints, per search, the best finished paired lift at a third, two thirds and all
 time the default took to reach that search's final best (the mark to beat: a third of the budget,
 i.e. 3x sooner) and how many pairs made it. One 30-minute search is one draw: the best lifts of a
 search sit within one lift's confidence interval of each other, so a single pair says little;
-random and TPE of the same seed share their startup draws, so pairs of one seed are marked. ``--smoke`` runs the three on the tiny world (``--smoke-test``) with
-``benchmarks.bench_search`` of ``configs/smoke.yaml`` (2 trials each, a 1-minute budget).
+TPE, the GP and random search of one seed share their startup draws, so pairs of one seed are
+marked. ``--smoke`` runs the four on the tiny world (``--smoke-test``) with
+``benchmarks.bench_search`` of ``configs/smoke.yaml`` (one trial each; its budget only guards a hang).
 Timings depend on what else runs on the machine; run it on free cores.
 
 ``--reuse NAME=DIR [NAME=DIR ...]`` takes variant NAME's experiment of the seed its
@@ -49,6 +51,7 @@ from search.report import best_at, time_to, timeline  # noqa: E402
 VARIANTS = {
     "default": {},
     "random": {"sampler": {"kind": "random"}},
+    "gp": {"sampler": {"kind": "gp"}},
     "no-rungs": {"rungs": {"enabled": False}},
 }
 

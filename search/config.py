@@ -153,16 +153,20 @@ class ServingSearchConfig:
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """Optuna's sampler: ``tpe`` (multivariate, grouped) or ``random`` (the baseline)."""
+    """Optuna's sampler: ``tpe`` (multivariate, grouped), ``gp`` (Gaussian process) or ``random``
+    (the baseline)."""
 
     kind: str = "tpe"
-    n_startup_trials: int = 8  # random trials before TPE models the space (of 50)
+    n_startup_trials: int = 8  # random trials before TPE (or the GP) models the space (of 50)
 
     def __post_init__(self) -> None:
-        if self.kind not in ("tpe", "random"):
-            raise ConfigError(f"sampler.kind: expected 'tpe' or 'random', got {self.kind!r}")
+        if self.kind not in SAMPLERS:
+            raise ConfigError(f"sampler.kind: expected one of {', '.join(SAMPLERS)}, got {self.kind!r}")
         if self.n_startup_trials < 1:
             raise ConfigError(f"sampler.n_startup_trials: must be >= 1, got {self.n_startup_trials}")
+
+
+SAMPLERS = ("tpe", "gp", "random")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The sampler is TPE, multivariate (it models how the keys interact) and grouped (keys that exist
 only in some trials are modelled apart), seeded, with ``constant_liar`` so concurrent trials
-spread out; ``sampler.kind: random`` is the baseline. The study lives in an Optuna journal file
+spread out; ``sampler.kind: gp`` is Optuna's Gaussian process, ``random`` the baseline. The study lives in an Optuna journal file
 in the experiment folder (``optuna.journal``), so ``optuna-dashboard`` can show it while it runs.
 
 How early-stopped trials stay out of Optuna's statistics: the objective (``score``,
@@ -72,9 +72,14 @@ def study_storage(exp_dir: str | Path) -> JournalStorage:
 
 
 def build_sampler(cfg: SamplerConfig, seed: int) -> optuna.samplers.BaseSampler:
-    """Seeded multivariate, grouped TPE (``constant_liar``: concurrent trials spread out), or random."""
+    """Seeded multivariate, grouped TPE (``constant_liar``: concurrent trials spread out), a Gaussian
+    process (its acquisition counts the running trials; keys that exist only in some trials are
+    drawn at random), or random."""
     if cfg.kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if cfg.kind == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=cfg.n_startup_trials,
+                                         warn_independent_sampling=False)
     return optuna.samplers.TPESampler(seed=seed, constant_liar=True, multivariate=True, group=True,
                                       n_startup_trials=cfg.n_startup_trials)
 

@@ -7,9 +7,9 @@ from search.config import load_smoke
 from tests.benchmarks.smoke import run
 
 
-def test_bench_search_smoke_compares_the_three_searches(tmp_path):
+def test_bench_search_smoke_compares_the_four_searches(tmp_path):
     out = run("bench_search.py", "--smoke", "--out", str(tmp_path))
-    for name in ("default-s0", "random-s0", "no-rungs-s0"):
+    for name in ("default-s0", "random-s0", "gp-s0", "no-rungs-s0"):
         assert (tmp_path / name / "trials.parquet").is_file()
         assert any(line.startswith(name) for line in out.splitlines())
     minutes = load_smoke().benchmarks["bench_search"]["minutes"]  # the label the script prints
@@ -18,7 +18,7 @@ def test_bench_search_smoke_compares_the_three_searches(tmp_path):
 
     # --reuse: the same experiments read back instead of searched again give the same table
     again = run("bench_search.py", "--smoke", "--out", str(tmp_path / "again"),
-                "--reuse", *(f"{name}={tmp_path / name}-s0" for name in ("default", "random", "no-rungs")))
+                "--reuse", *(f"{name}={tmp_path / name}-s0" for name in ("default", "random", "gp", "no-rungs")))
     assert not (tmp_path / "again" / "default-s0").exists()
     table = lambda text: [x for x in text.splitlines() if not x.startswith("==")]  # noqa: E731
     assert table(again) == table(out) and f"default-s0: reused {tmp_path / 'default-s0'}" in again

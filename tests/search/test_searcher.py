@@ -10,7 +10,9 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-from search.config import AshaConfig, Param, SamplerConfig, objective
+from model.config import load_experiment_config
+from search.config import (SEARCH_FILE, AshaConfig, ConfigError, Param, SamplerConfig, load_search_config, objective,
+                           parse_space, to_optuna)
 from search.experiment import pareto_mask, ranked
 from search.searcher import (FinalOnlyOptunaSearch, WarmStartError, base_point, build_sampler, build_scheduler,
                              build_searcher, earlier_trials, frozen_trials, progress_key, seed_study, study_storage)
@@ -93,11 +95,42 @@ def test_asha_records_the_trials_it_stops_before_their_final_report(tmp_path):
     assert record.read_text() == "d\n"
 
 
-def test_sampler_tpe_multivariate_grouped_or_random():
+def test_sampler_tpe_multivariate_grouped_gp_or_random():
     tpe = build_sampler(SamplerConfig(n_startup_trials=8), seed=3)
     assert isinstance(tpe, optuna.samplers.TPESampler)
     assert tpe._multivariate and tpe._group and tpe._n_startup_trials == 8
     assert isinstance(build_sampler(SamplerConfig(kind="random"), 3), optuna.samplers.RandomSampler)
+    assert isinstance(build_sampler(SamplerConfig(kind="gp", n_startup_trials=4), 3), optuna.samplers.GPSampler)
+    with pytest.raises(ConfigError, match="sampler.kind: expected one of tpe, gp, random, got 'cmaes'"):
+        SamplerConfig(kind="cmaes")
+
+
+def test_a_gp_search_draws_at_random_then_from_its_model():
+    """The GP's startup trials are its seed's random draws; after them it proposes from its model
+    (not the random sampler's next draws), the same proposals for the same seed."""
+    space = {"x": FloatDistribution(0.0, 1.0), "k": optuna.distributions.CategoricalDistribution([16, 32, 64])}
+
+    def proposals(cfg):
+        study = optuna.create_study(direction="maximize", sampler=build_sampler(cfg, seed=5))
+        out = []
+        for _ in range(6):
+            trial = study.ask(space)
+            study.tell(trial, -(trial.params["x"] - 0.7) ** 2 + (trial.params["k"] == 32))
+            out.append(trial.params)
+        return out
+
+    gp, random = proposals(SamplerConfig(kind="gp", n_startup_trials=3)), proposals(SamplerConfig(kind="random"))
+    assert gp[:3] == random[:3] and all(a != b for a, b in zip(gp[3:], random[3:]))
+    assert proposals(SamplerConfig(kind="gp", n_startup_trials=3)) == gp
+
+    # the default space (choices, log-uniform, int): the GP's proposals stay inside it
+    scfg = load_search_config(SEARCH_FILE)
+    space = to_optuna(parse_space(scfg.space, load_experiment_config(scfg.base)))
+    study = optuna.create_study(direction="maximize", sampler=build_sampler(SamplerConfig(kind="gp", n_startup_trials=3), 0))
+    for i in range(5):
+        trial = study.ask(space)
+        assert all(space[k]._contains(space[k].to_internal_repr(v)) for k, v in trial.params.items())
+        study.tell(trial, float(trial.params["model.margin"] + i))
 
 
 def test_the_study_lives_in_the_experiment_folder(tmp_path):
