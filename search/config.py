@@ -151,6 +151,9 @@ class ServingSearchConfig:
                 raise ConfigError(f"serving_search.knobs.{key}: a stepped knob's values must be in ascending order")
 
 
+SAMPLERS = ("tpe", "gp", "random")
+
+
 @dataclass(frozen=True)
 class SamplerConfig:
     """Optuna's sampler: ``tpe`` (multivariate, grouped), ``gp`` (Gaussian process) or ``random``
@@ -164,9 +167,6 @@ class SamplerConfig:
             raise ConfigError(f"sampler.kind: expected one of {', '.join(SAMPLERS)}, got {self.kind!r}")
         if self.n_startup_trials < 1:
             raise ConfigError(f"sampler.n_startup_trials: must be >= 1, got {self.n_startup_trials}")
-
-
-SAMPLERS = ("tpe", "gp", "random")
 
 
 @dataclass(frozen=True)

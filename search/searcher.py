@@ -2,8 +2,9 @@
 
 The sampler is TPE, multivariate (it models how the keys interact) and grouped (keys that exist
 only in some trials are modelled apart), seeded, with ``constant_liar`` so concurrent trials
-spread out; ``sampler.kind: gp`` is Optuna's Gaussian process, ``random`` the baseline. The study lives in an Optuna journal file
-in the experiment folder (``optuna.journal``), so ``optuna-dashboard`` can show it while it runs.
+spread out; ``sampler.kind: gp`` is Optuna's Gaussian process, ``random`` the baseline. The
+study lives in an Optuna journal file in the experiment folder (``optuna.journal``), so
+``optuna-dashboard`` can show it while it runs.
 
 How early-stopped trials stay out of Optuna's statistics: the objective (``score``,
 ``lift_vs_sticky``, ``time_per_session``) exists only in a trial's *final* report, after the
