@@ -131,25 +131,35 @@ class UserTower(nn.Module):
         return self.norm(self.out(torch.cat([bag, self.dense(bag)], dim=1)))
 
     def masked_bag(self, uhist: torch.Tensor, inv: torch.Tensor, pos1: torch.Tensor,
-                   neg1: torch.Tensor) -> torch.Tensor:
-        """Mean bag [B, D] of history ``uhist[inv]`` without ``pos1``/``neg1`` (catalog id + 1).
+                   neg1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean bags of history ``uhist[inv]`` without ``pos1``/``neg1`` (catalog id + 1), each
+        distinct one once: (bags [R, D], row [B]) with triplet b's bag ``bags[row[b]]``.
 
-        Same value as ``bag(mask_history(uhist[inv], pos1, neg1))`` but the bag is summed once
-        per *unique* user (uhist [Bu, L]) and the rare own pos/neg entries are subtracted:
-        mean = (Σ history − e_pos·[pos ∈ h] − e_neg·[neg ∈ h]) / (count − hits).
+        Same value as ``bag(mask_history(uhist[inv], pos1, neg1))`` row for row, but the bag is
+        summed once per *unique* user (uhist [Bu, L]) and the rare own pos/neg entries are
+        subtracted: mean = (Σ history − e_pos·[pos ∈ h] − e_neg·[neg ∈ h]) / (count − hits).
+        A triplet's bag depends only on its user and on which of its pos/neg its history holds,
+        so the ~B / n_negatives triplets of one (user, positive) run share one row: the user
+        tower's layers then run on R ≈ B / n_negatives rows instead of B.
         """
         w = self.bag.weight
-        sums = F.embedding_bag(uhist, w, mode="sum", padding_idx=0, sparse=self.bag.sparse)  # [Bu, D]
         hist = uhist[inv]  # [B, L]
         hit_p, hit_n = (hist == pos1[:, None]).any(1), (hist == neg1[:, None]).any(1)  # [B]
-        total = sums[inv]  # [B, D]
+        base = w.shape[0]  # keys (user row, pos1 if held, neg1 if held) are distinct int64s
+        key = (inv * base + torch.where(hit_p, pos1, 0)) * base + torch.where(hit_n, neg1, 0)
+        keys, row = torch.unique(key, return_inverse=True)  # [R], [B]
+        first = torch.empty(len(keys), dtype=torch.int64, device=key.device)
+        first.scatter_(0, row, torch.arange(len(key), device=key.device))  # a triplet of each key
+        inv, pos1, neg1, hit_p, hit_n = inv[first], pos1[first], neg1[first], hit_p[first], hit_n[first]
+        sums = F.embedding_bag(uhist, w, mode="sum", padding_idx=0, sparse=self.bag.sparse)  # [Bu, D]
+        total = sums[inv]  # [R, D]
         for hit, track1 in ((hit_p, pos1), (hit_n, neg1)):
             rows = hit.nonzero().squeeze(1)
             if len(rows):
                 own = F.embedding(track1[rows], w, sparse=self.bag.sparse)  # [h, D]
                 total = total.index_add(0, rows, -own)
-        count = (hist > 0).sum(1) - hit_p.long() - hit_n.long()  # [B]
-        return total / count.clamp(min=1).unsqueeze(1).to(total.dtype)
+        count = (uhist[inv] > 0).sum(1) - hit_p.long() - hit_n.long()  # [R]
+        return total / count.clamp(min=1).unsqueeze(1).to(total.dtype), row
 
 
 class DSSM(nn.Module):
@@ -185,12 +195,18 @@ class DSSM(nn.Module):
 
     def grouped_loss(self, uhist: torch.Tensor, inv: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor,
                      pos1: torch.Tensor, neg1: torch.Tensor) -> torch.Tensor:
-        """Same loss as ``forward`` with each unique user's bag and each unique item computed once.
+        """Same loss as ``forward`` with each distinct user bag and each unique item computed once.
 
         uhist [Bu, L] unique users' histories, inv [B] row of each triplet's user in uhist,
         pos/neg [B] item indices, pos1/neg1 [B] their catalog ids + 1 (for the history mask).
         """
-        user = self.user_tower.head(self.user_tower.masked_bag(uhist, inv, pos1, neg1))
+        bags, row = self.user_tower.masked_bag(uhist, inv, pos1, neg1)
+        user = self.user_tower.head(bags)[row]  # [B, D]: the tower runs once per distinct bag
+        return self.triplet_loss(user, pos, neg)
+
+    def triplet_loss(self, user: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        """Mean triplet margin loss of user embeddings [B, D] against items pos/neg [B], each
+        unique item through the item tower once."""
         items, item_inv = torch.unique(torch.cat([pos, neg]), return_inverse=True)
         emb = self.item_tower(items)[item_inv]  # [2B, D]
         n = len(pos)

@@ -156,7 +156,10 @@ def _optimizers(model: DSSM, cfg: TrainConfig) -> list[torch.optim.Optimizer]:
     sparse = model.sparse_parameters()
     sparse_ids = {id(p) for p in sparse}
     dense = [p for p in model.parameters() if id(p) not in sparse_ids]
-    opts: list[torch.optim.Optimizer] = [torch.optim.Adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay)]
+    # fused: Adam's update of every dense tensor in one kernel (the same update as the default
+    # per-op implementation; on a CPU thread about twice as fast for these many small tensors)
+    opts: list[torch.optim.Optimizer] = [torch.optim.Adam(dense, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                                          fused=True)]
     if sparse:
         opts.append(LazyAdam(sparse, lr=cfg.lr, weight_decay=cfg.weight_decay))
     return opts
