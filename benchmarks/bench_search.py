@@ -44,7 +44,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from search import experiment  # noqa: E402
+from search import experiment, trials  # noqa: E402
 from search.config import SEARCH_FILE, parse_benchmark_args  # noqa: E402
 from search.report import best_at, time_to, timeline  # noqa: E402
 
@@ -123,7 +123,7 @@ def reused_runs(items: list[str], budget_s: float, samples: int, seeds: list[int
 def summarise(exp: Path, marks: list[float]) -> dict:
     """Best at each mark and the trials that ended within the budget (the last mark)."""
     started = experiment.read_run_file(exp).get("started_at")
-    frame = experiment.load_trials(exp)
+    frame = trials.load_trials(exp)
     if started is not None and "timestamp" in frame:
         frame = frame[~(frame["timestamp"] - started > marks[-1])]  # a reused longer run: its first budget only
     line = timeline(frame, started)

@@ -35,6 +35,7 @@ from model.checkpoint import load_checkpoint  # noqa: E402
 from search import experiment  # noqa: E402
 from search.config import parse_benchmark_args, search_defaults  # noqa: E402
 from search.serving_search import ServingTuner  # noqa: E402
+from search.trials import load_trials, ranked  # noqa: E402
 from sim_bridge.abtest import paired_eval  # noqa: E402
 from sim_bridge.policies import StickyArtist, serving_policy  # noqa: E402
 from sim_bridge.simulator import Simulator  # noqa: E402
@@ -57,7 +58,7 @@ def compare(exp: Path, trials: int, sessions: int, smoke: bool) -> list[dict]:
     torch.set_num_threads(1)
     scfg, base = search_defaults(smoke, threads=1)
     settings = experiment.read_run_file(exp)
-    best = experiment.ranked(experiment.load_trials(exp), experiment.run_objective(settings)).head(trials)
+    best = ranked(load_trials(exp), experiment.run_objective(settings)).head(trials)
     world = load_world(experiment.stored_path(settings, "world", exp))
     sim, sticky = Simulator(world), StickyArtist(world.catalog)
     ss = scfg.serving_search

@@ -30,6 +30,7 @@ from sim_bridge.world import World, load_world
 
 from search import errors, experiment
 from search.config import load_search_config
+from search.trials import load_trials, ranked, status_counts
 from sim_bridge.policies import policy_spec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,10 +72,10 @@ def top_trials(exp_dir: Path, settings: dict, top_k: int) -> pd.DataFrame:
     path = exp_dir / experiment.TRIALS_FILE
     if not path.is_file():
         raise ConfirmError(f"{path} not found (is {exp_dir} a finished search.run experiment?)")
-    frame = experiment.load_trials(exp_dir)
-    best = experiment.ranked(frame, experiment.run_objective(settings))
+    frame = load_trials(exp_dir)
+    best = ranked(frame, experiment.run_objective(settings))
     if best.empty:
-        raise ConfirmError(f"no finished trial in {path} ({experiment.status_counts(frame)})")
+        raise ConfirmError(f"no finished trial in {path} ({status_counts(frame)})")
     best = best.head(top_k)
     for trial_id, ckpt in zip(best["trial_id"], best["checkpoint"]):
         if not isinstance(ckpt, str) or not (Path(ckpt) / experiment.RECS_FILE).is_file():

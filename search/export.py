@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sim_bridge.contract.files import check_output_dir
 
-from search import errors, experiment
+from search import errors, experiment, trials
 from search.errors import SearchError
 
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         raise SearchError(f"{exp_dir}: no such experiment folder")
     check_output_dir(args.out, args.force, keep=(exp_dir,))  # before reading Tune's state
     settings = experiment.read_run_file(exp_dir)
-    row = experiment.pick(experiment.load_trials(exp_dir), args.trial, experiment.run_objective(settings))
+    row = trials.pick(trials.load_trials(exp_dir), args.trial, experiment.run_objective(settings))
     out = experiment.export_row(row, args.out, experiment.export_source(exp_dir, settings, row),
                                 force=args.force, keep=(exp_dir,))
     print(f"exported trial {row['trial_id']} ({row['status']}) to {out}")

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from ray import tune
 
-from search import experiment
 from search.config import Objective
+from search.formatting import PROGRESS_COLUMNS, fmt, lift_text, progress_cells
+from search.trials import STOP_REASONS, asha_stopped, stop_reason, trial_status
 
 
 class StatusTable(tune.Callback):
@@ -34,7 +35,7 @@ class StatusTable(tune.Callback):
     def _render(self, trials, ended: dict) -> str:
         # getattr: a StatusTable unpickled from an older run's tuner.pkl (--resume) lacks the newer fields
         asha_file = getattr(self, "asha_file", None)
-        asha = experiment.asha_stopped(Path(asha_file).parent) if asha_file else set()
+        asha = asha_stopped(Path(asha_file).parent) if asha_file else set()
         return render(trials, self.obj, self.top, ended=ended, started_at=getattr(self, "started_at", None),
                       asha=asha)
 
@@ -63,14 +64,14 @@ def sort_key(obj: Objective):
 
 def trial_state(status: str, result: dict, asha: bool) -> tuple[str, str | None]:
     """(state as trials.parquet names it, stop reason) of a trial with Tune ``status``."""
-    state = experiment.trial_status(status, result)
-    return state, experiment.stop_reason(state, result, asha)
+    state = trial_status(status, result)
+    return state, stop_reason(state, result, asha)
 
 
 def render(trials, obj: Objective, top: int, ended: dict | None = None, started_at: float | None = None,
            asha: set[str] = frozenset(), now: float | None = None) -> str:
     """The progress view: a counts line, a stop-reasons line, the best so far (and when it was
-    found, in wall time since ``started_at``) with its sampled config, then a table (:data:`experiment.PROGRESS_COLUMNS`)
+    found, in wall time since ``started_at``) with its sampled config, then a table (:data:`PROGRESS_COLUMNS`)
     of the running trials and the ``top`` best finished ones.
 
     ``ended`` gives the status of the trial being reported (Tune calls back before updating it);
@@ -84,7 +85,7 @@ def render(trials, obj: Objective, top: int, ended: dict | None = None, started_
     reasons = [r for _, r in states.values() if r]
     if reasons:
         lines.append("stop reasons: " + ", ".join(f"{reasons.count(r)} {r}" for r in dict.fromkeys(
-            [*[r for r in experiment.STOP_REASONS if r in reasons], *sorted(set(reasons))])))
+            [*[r for r in STOP_REASONS if r in reasons], *sorted(set(reasons))])))
     final = [t for t in trials if states[t.trial_id][0] == "finished"]
     best = sorted(final, key=lambda t: sort_key(obj)(t.last_result))[:top]
     if best:
@@ -92,9 +93,9 @@ def render(trials, obj: Objective, top: int, ended: dict | None = None, started_
         lines.append(f"  its config: {config_text(getattr(best[0], 'config', None) or {})}")
     shown = best + [t for t in trials if states[t.trial_id][0] == "running"]
     if shown:
-        rows = [list(experiment.PROGRESS_COLUMNS)]
-        rows += [experiment.progress_cells(t.trial_id, states[t.trial_id][0],
-                                           {**t.last_result, "stop_reason": states[t.trial_id][1]}) for t in shown]
+        rows = [list(PROGRESS_COLUMNS)]
+        rows += [progress_cells(t.trial_id, states[t.trial_id][0],
+                                {**t.last_result, "stop_reason": states[t.trial_id][1]}) for t in shown]
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     return "\n".join(lines)
@@ -105,9 +106,9 @@ def best_line(trial, obj: Objective, started_at: float | None, now: float | None
     trial's final report's timestamp minus the search's start."""
     result = trial.last_result
     metric = "time_per_session" if obj.multi else obj.metric
-    text = f"best so far: {trial.trial_id} {metric} {experiment.fmt(result.get(metric), 4)}"
+    text = f"best so far: {trial.trial_id} {metric} {fmt(result.get(metric), 4)}"
     if metric != "lift_vs_sticky":
-        text += f" (lift {experiment.lift_text(result.get('lift_vs_sticky'), result.get('lift_lower'), result.get('lift_upper'))})"
+        text += f" (lift {lift_text(result.get('lift_vs_sticky'), result.get('lift_lower'), result.get('lift_upper'))})"
     found = result.get("timestamp")
     if started_at is not None and isinstance(found, (int, float)):
         text += f", found at {_wall(found - started_at)} of wall time"
@@ -121,8 +122,8 @@ def epoch_line(trial_id: str, result: dict) -> str | None:
     for the final one (the progress view follows it)."""
     if result.get("final") or not isinstance(result.get("epoch"), (int, float)):
         return None
-    return (f"trial {trial_id} epoch {int(result['epoch'])}: val_loss {experiment.fmt(result.get('val_loss'), 4)}, "
-            f"best rung lift {experiment.fmt(result.get('rung_lift'), 4)}")
+    return (f"trial {trial_id} epoch {int(result['epoch'])}: val_loss {fmt(result.get('val_loss'), 4)}, "
+            f"best rung lift {fmt(result.get('rung_lift'), 4)}")
 
 
 def config_text(config: dict) -> str:
@@ -130,7 +131,7 @@ def config_text(config: dict) -> str:
     dotted part unless two keys share it); Tune's ``seed`` left out."""
     keys = [k for k in config if "." in k]
     last = [k.rsplit(".", 1)[1] for k in keys]
-    return " ".join(f"{name if last.count(name) == 1 else key}={experiment.fmt(config[key])}"
+    return " ".join(f"{name if last.count(name) == 1 else key}={fmt(config[key])}"
                     for key, name in zip(keys, last)) or "-"
 
 

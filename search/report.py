@@ -27,7 +27,7 @@ from scipy import stats
 
 from sim_bridge.contract.files import ConfigError, atomic_dir, atomic_write_text, check_output_dir
 
-from search import errors, experiment, plots
+from search import errors, experiment, plots, trials
 from search.config import Objective, load_search_config, parse_space, to_optuna
 from search.plots import render_html
 
@@ -59,7 +59,7 @@ def load_experiment(exp_dir: Path) -> tuple[pd.DataFrame, dict, Objective]:
     if not (exp_dir / experiment.TRIALS_FILE).is_file():
         raise ReportError(f"{exp_dir} has no {experiment.TRIALS_FILE} (not a finished search.run experiment?)")
     settings = experiment.read_run_file(exp_dir)
-    return experiment.load_trials(exp_dir), settings, experiment.run_objective(settings)
+    return trials.load_trials(exp_dir), settings, experiment.run_objective(settings)
 
 
 def finished(frame: pd.DataFrame, obj: Objective, exp_dir: Path) -> pd.DataFrame:
@@ -69,7 +69,7 @@ def finished(frame: pd.DataFrame, obj: Objective, exp_dir: Path) -> pd.DataFrame
     done = done[np.isfinite(done[metrics].astype(float)).all(axis=1)]
     ends = []
     for _, row in done.iterrows():
-        res = experiment.trial_results(experiment.trial_dir(row, exp_dir))
+        res = trials.trial_results(trials.trial_dir(row, exp_dir))
         ends.append(float(res["timestamp"].iloc[-1]) if "timestamp" in res and len(res) else math.inf)
     return done.assign(_end=ends).sort_values(["_end", "trial_id"], kind="stable").drop(columns="_end")
 
@@ -244,7 +244,7 @@ def stop_section(frame: pd.DataFrame) -> Section:
     if "stop_reason" not in frame or frame["stop_reason"].isna().all():
         s.notes.append("No stop reasons recorded (a run made before `stop_reason` existed).")
         return s
-    reasons = experiment.reason_counts(frame)
+    reasons = trials.reason_counts(frame)
     rows = []
     for reason, n in reasons.items():
         part = frame[frame["stop_reason"] == reason]
@@ -347,7 +347,7 @@ def loss_lift_section(done: pd.DataFrame, obj: Objective, best_id: str, out: Pat
     if done.empty or best_id not in set(done["trial_id"]):
         s.notes.append("No finished trial with both a validation loss and a lift.")
         return s
-    pareto = experiment.pareto_mask(done["val_loss"].to_numpy(float), done["time_per_session"].to_numpy(float)) \
+    pareto = trials.pareto_mask(done["val_loss"].to_numpy(float), done["time_per_session"].to_numpy(float)) \
         if obj.multi else None
     best = int(np.flatnonzero(done["trial_id"].to_numpy() == best_id)[0])
     plots.loss_vs_lift(done, pareto, best, out / "loss_vs_lift.png")
@@ -382,12 +382,12 @@ def curves_section(best: pd.Series | None, exp_dir: Path, out: Path) -> Section:
     if best is None:
         s.notes.append("No finished trial.")
         return s
-    res = experiment.trial_results(experiment.trial_dir(best, exp_dir))
+    res = trials.trial_results(trials.trial_dir(best, exp_dir))
     if "final" in res:
         res = res[res["final"].astype(str).str.lower() == "false"]
     cols = [c for c in ("epoch", "train_loss", "val_loss", "lr") if c in res]
     if res.empty or "epoch" not in cols:
-        s.notes.append(f"No per-epoch reports found for trial {best['trial_id']} in {experiment.trial_dir(best, exp_dir)}.")
+        s.notes.append(f"No per-epoch reports found for trial {best['trial_id']} in {trials.trial_dir(best, exp_dir)}.")
         return s
     plots.training_curves(res[cols], f"Trial {best['trial_id']}: per-epoch losses and learning rate",
                           out / "training_curves.png")
@@ -397,7 +397,7 @@ def curves_section(best: pd.Series | None, exp_dir: Path, out: Path) -> Section:
 
 
 def top_section(frame: pd.DataFrame, obj: Objective) -> Section:
-    best = experiment.ranked(frame, obj).head(10)
+    best = trials.ranked(frame, obj).head(10)
     if best.empty:
         return Section("Top 10 trials", ["No finished trials."])
     cols = TOP_COLUMNS + (["pareto"] if obj.multi else []) + [c for c in best.columns if c.startswith("config/")]
@@ -438,7 +438,7 @@ def build(exp_dir: Path, out: Path, ab_tables: list[Path] = (), force: bool = Fa
 def _write_report(exp_dir: Path, out: Path, frame: pd.DataFrame, settings: dict, obj: Objective,
                   ab_tables: list[Path]) -> None:
     done = finished(frame, obj, exp_dir)
-    ranked = experiment.ranked(frame, obj)
+    ranked = trials.ranked(frame, obj)
     best = ranked.iloc[0] if not ranked.empty else None
     best_id = best["trial_id"] if best is not None else None
     dists, notes = space_distributions(settings, frame)

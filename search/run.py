@@ -2,7 +2,8 @@
 
 Starts (or joins) Ray, prepares the shared inputs once, runs Optuna's TPE through Tune on the
 DSSM trainable, and leaves under ``STORAGE/NAME``: Tune's experiment files (with TensorBoard
-event files per trial), ``trials.parquet``, ``summary.md`` and ``best/`` (:mod:`search.experiment`).
+event files per trial), ``trials.parquet`` and ``summary.md`` (:mod:`search.trials`) and ``best/``
+(:mod:`search.experiment`).
 ``--resume`` continues a stopped run (Ctrl-C, killed driver) without rerunning finished trials; a
 larger ``--num-samples`` extends it (:func:`raise_budget`). The console shows each trial's start and
 epochs and a status table each time a trial ends (:mod:`search.progress`; Ray's dashboard has no
@@ -27,7 +28,7 @@ from model.config import flatten, load_experiment_config
 from sim_bridge.contract.files import ConfigError, with_overrides
 from sim_bridge.defaults import use_world_config
 
-from search import cluster, errors, experiment, searcher
+from search import cluster, errors, experiment, searcher, trials
 from search.config import (OBJECTIVES, check_serving_search, load_search_config, load_smoke, objective,
                            parse_space, touches_features, with_smoke)
 from search.errors import SearchError
@@ -277,15 +278,15 @@ def finish(exp_dir: Path, settings: dict) -> int:
     A search whose every trial ended without finishing (errored, or stopped) is an error: there
     is no ``best/`` to point at.
     """
-    frame, best = experiment.write_results(exp_dir, objective(settings["objective"]),
-                                           header=f"Experiment `{exp_dir}`.\n")
+    frame, best = trials.write_results(exp_dir, objective(settings["objective"]),
+                                       header=f"Experiment `{exp_dir}`.\n")
     print((exp_dir / experiment.SUMMARY_FILE).read_text(), flush=True)
     done = int(frame["status"].isin(["finished", "stopped", "errored"]).sum()) if "status" in frame else 0
     if done < settings["num_samples"]:  # interrupted trials are left "running"/"pending"
         print(f"{done} of {settings['num_samples']} trials ended; continue with:\n"
               f"  python -m search.run --resume --storage-path {exp_dir.parent} --name {exp_dir.name}", flush=True)
     elif best.empty:
-        raise SearchError(f"no trial finished ({experiment.status_counts(frame)}); {experiment.first_error(frame)}"
+        raise SearchError(f"no trial finished ({trials.status_counts(frame)}); {trials.first_error(frame)}"
                           f"see {exp_dir / experiment.SUMMARY_FILE}")
     listed = [exp_dir / name for name in (experiment.TRIALS_FILE, experiment.SUMMARY_FILE)]
     listed += [exp_dir / experiment.BEST_DIR] if not best.empty else []

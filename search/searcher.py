@@ -43,6 +43,7 @@ from ray.tune.search.optuna import OptunaSearch
 from search import experiment
 from search.config import AshaConfig, Objective, Param, SamplerConfig, to_optuna
 from search.errors import SearchError
+from search.trials import load_trials
 
 
 class FinalOnlyOptunaSearch(OptunaSearch):
@@ -111,7 +112,7 @@ def progress_key(obj: Objective) -> str | None:
 
 class RecordingASHA(ASHAScheduler):
     """ASHA that appends the id of every trial it stops before its final report to ``record``
-    (one per line; :func:`search.experiment.asha_stopped` reads it), so a trial ASHA stopped can be
+    (one per line; :func:`search.trials.asha_stopped` reads it), so a trial ASHA stopped can be
     told from one that ``--time-budget-s`` or an interrupted run ended (Tune marks both TERMINATED)."""
 
     def __init__(self, *args, record: str | Path | None = None, **kwargs):
@@ -168,7 +169,7 @@ def earlier_trials(exp_dir: str | Path, objective_name: str) -> pd.DataFrame:
     earlier = experiment.read_run_file(exp_dir).get("objective", "score")
     if earlier != objective_name:
         raise WarmStartError(f"--warm-start {exp_dir}: it optimised --objective {earlier}, this run {objective_name}")
-    return experiment.load_trials(exp_dir)
+    return load_trials(exp_dir)
 
 
 def frozen_trials(frame: pd.DataFrame, spec: dict[str, Param], obj: Objective) -> list[optuna.trial.FrozenTrial]:

@@ -46,7 +46,7 @@ from sim_bridge.live import LiveSessions
 from sim_bridge.policies import Policy, make_policy, policy_spec
 from sim_bridge.world import TRACKS_JSON
 
-from search import experiment
+from search import experiment, trials
 from search.errors import SearchError
 
 LOG_FILE = "data.json"
@@ -120,13 +120,13 @@ def _experiment_arm(exp_dir: Path, trial: str | None) -> Arm:
 
 def _pick_trial(exp_dir: Path, trial: str | None):
     try:
-        frame = experiment.load_trials(exp_dir)
+        frame = trials.load_trials(exp_dir)
         obj = experiment.run_objective(experiment.read_run_file(exp_dir))
     except SearchError as exc:
         raise ArmError(f"{exc}; expected a search experiment or an export folder "
                        f"({experiment.CONFIG_FILE} + {experiment.USER_RECS_JSON})") from None
     try:
-        return experiment.pick(frame, trial, obj)
+        return trials.pick(frame, trial, obj)
     except SearchError as exc:
         raise ArmError(f"{exp_dir}: {exc}") from None
 

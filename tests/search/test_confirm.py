@@ -8,7 +8,7 @@ import pytest
 
 from search.confirm import search_eval_seed
 from search.config import load_smoke, objective
-from search.experiment import ranked
+from search.trials import ranked
 from sim_bridge.abtest import TABLE_COLUMNS
 from tests.search.conftest import run_main
 

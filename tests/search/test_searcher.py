@@ -1,4 +1,4 @@
-"""search.searcher: what Optuna learns, the scheduler, warm starts; ranking trials (search.experiment)."""
+"""search.searcher: what Optuna learns, the scheduler, warm starts; ranking trials (search.trials)."""
 import json
 import math
 
@@ -13,7 +13,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from model.config import load_experiment_config
 from search.config import (SEARCH_FILE, AshaConfig, ConfigError, Param, SamplerConfig, load_search_config, objective,
                            parse_space, to_optuna)
-from search.experiment import pareto_mask, ranked
+from search.trials import pareto_mask, ranked
 from search.searcher import (FinalOnlyOptunaSearch, WarmStartError, base_point, build_sampler, build_scheduler,
                              build_searcher, earlier_trials, frozen_trials, progress_key, seed_study, study_storage)
 

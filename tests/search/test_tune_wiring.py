@@ -14,7 +14,7 @@ import ray
 from ray import tune
 
 from model.config import ExperimentConfig
-from search import cluster, experiment
+from search import cluster, trials
 from search.config import AshaConfig, SearchConfig, parse_space
 from search.run import make_tuner
 from tests.search.fake_trainable import fake_trial
@@ -47,13 +47,13 @@ def _tuner(exp_dir, n, resume=False, seed=3, sleep=0.0):
 
 
 def _ran(log: Path, exp_dir: Path) -> list[str]:
-    ids = set(experiment.trials_frame(exp_dir)["trial_id"])
+    ids = set(trials.trials_frame(exp_dir)["trial_id"])
     return [t for t in log.read_text().split() if t in ids]
 
 
 def test_an_erroring_trial_does_not_stop_the_search(trial_log, tmp_path):
     _tuner(tmp_path / "err", 6).fit()
-    frame = experiment.trials_frame(tmp_path / "err")
+    frame = trials.trials_frame(tmp_path / "err")
     assert len(frame) == 6
     assert set(frame["status"]) == {"finished", "errored"}
     errored = frame[frame["status"] == "errored"]
@@ -64,10 +64,10 @@ def test_an_erroring_trial_does_not_stop_the_search(trial_log, tmp_path):
 def test_resume_with_a_larger_budget_reruns_nothing(trial_log, tmp_path):
     exp = tmp_path / "grow"
     _tuner(exp, 2, seed=5).fit()
-    first = set(experiment.trials_frame(exp)["trial_id"])
+    first = set(trials.trials_frame(exp)["trial_id"])
     assert len(first) == 2
     _tuner(exp, 4, resume=True, seed=5).fit()
-    frame = experiment.trials_frame(exp)
+    frame = trials.trials_frame(exp)
     assert len(frame) == 4 and first < set(frame["trial_id"])
     ran = _ran(trial_log, exp)
     assert sorted(ran) == sorted(frame["trial_id"])  # every trial started exactly once
@@ -97,12 +97,12 @@ def test_ctrl_c_then_resume_completes_the_samples(trial_log, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    before = experiment.trials_frame(exp)
+    before = trials.trials_frame(exp)
     finished_before = set(before[before["status"] == "finished"]["trial_id"])
     assert 2 <= len(finished_before) < 6
     assert set(before["status"]) <= {"finished", "errored", "running", "pending"}  # interrupted ones
     _tuner(exp, 6, resume=True, seed=7, sleep=1.0).fit()
-    frame = experiment.trials_frame(exp)
+    frame = trials.trials_frame(exp)
     assert len(frame) == 6 and set(frame["status"]) <= {"finished", "errored"}
     ran = _ran(trial_log, exp)
     assert all(ran.count(t) == 1 for t in finished_before)  # finished trials were not rerun
