@@ -26,7 +26,7 @@ FORMAT = 1
 
 def data_maps(data: TrainingData) -> dict[str, np.ndarray]:
     """The id maps a checkpoint needs to serve: kept track ids, user ids and their histories."""
-    return {"track_ids": data.track_ids, "user_ids": data.user_ids, "history": data.history}
+    return {"track_ids": data.track_ids, "user_ids": data.user_ids, "history": data.serving_history}
 
 
 def save_checkpoint(path: str | Path, model: DSSM, cfg: ExperimentConfig, maps: dict[str, np.ndarray]) -> None:

@@ -9,7 +9,7 @@ Definitions (the seminar, docs/seed.md):
 * history: a user's most recent ``history_len`` *unique* positive tracks (any catalog track),
   stored as catalog id + 1, padded with 0 — the user tower's EmbeddingBag input;
 * triplets: every positive of a kept track × ``n_negatives`` negatives drawn uniformly from the
-  other kept tracks, split train/val/test by one seeded permutation;
+  other kept tracks, split train/val/test (``split``, below);
 * session pairs (``pair_window`` > 0) and artist co-occurrence vectors (``cooc_dim`` > 0), not
   in the seminar: what one session's positives say about which tracks belong together
   (:mod:`model.cooccurrence`).
@@ -17,6 +17,19 @@ Definitions (the seminar, docs/seed.md):
 "A triplet's history excludes its own positive and negative" is applied at batch time by masking
 (``mask_history``): a triplet stores the *row* of its user's history rather than a copy, which
 would cost n_triplets × history_len ints (≈ 360 MB at 3M triplets).
+
+Splits (``split``):
+
+* ``random`` (the seminar's, as the seed ran it): the triplets are cut 80/10/10 by one seeded
+  permutation *after* each positive was repeated ``n_negatives`` times, and histories and
+  co-occurrence read every event. Nearly every validation (user, positive) pair is then also
+  trained on, with the positive in the user's history: the validation loss measures fit.
+* ``time``: each user's latest positives are held out — the last ``test_fraction`` of a user's
+  positives (in time) are test, the ``val_fraction`` before them validation — and histories,
+  session pairs and co-occurrence are built from the events before the user's first held-out
+  positive. The validation loss then measures what serving asks: the next tracks a user likes,
+  from what they did before. The served recommendations still read every positive
+  (``serving_history``).
 """
 from __future__ import annotations
 
@@ -33,6 +46,7 @@ from sim_bridge.contract.files import ConfigError
 from model.cooccurrence import artist_vectors, session_pairs
 
 POP_TRANSFORMS = ("raw", "log", "standard")
+SPLITS = ("random", "time")
 
 
 @dataclass
@@ -49,6 +63,7 @@ class FeatureConfig:
     # log and standard are for play counts and refuse a negative pop (the course's is standardised)
     pair_window: int = 0  # session pairs: up to this many later positives per positive (0: none, the seminar)
     cooc_dim: int = 0  # artist co-occurrence vectors as an item input, this wide (0: none, the seminar)
+    split: str = "random"  # random (the seminar's triplet permutation) | time (each user's latest positives held out)
     seed: int = 0  # negatives and split
 
     def __post_init__(self) -> None:
@@ -63,6 +78,8 @@ class FeatureConfig:
         for key in ("val_fraction", "test_fraction"):
             if not 0.0 < getattr(self, key) < 0.5:
                 raise ConfigError(f"features.{key}: must be in (0, 0.5), got {getattr(self, key)}")
+        if self.split not in SPLITS:
+            raise ConfigError(f"features.split: expected one of {SPLITS}, got {self.split!r}")
         if self.pop_transform not in POP_TRANSFORMS:
             raise ConfigError(f"features.pop_transform: expected one of {POP_TRANSFORMS}, got {self.pop_transform!r}")
 
@@ -84,7 +101,8 @@ class TrainingData:
     item_genres: np.ndarray  # float32 [K, G] genre multi-hot
     item_pop: np.ndarray  # float32 [K] popularity after pop_transform
     item_artist: np.ndarray  # int64 [K] artist of each item as a code 0..A-1 (public catalog)
-    history: np.ndarray  # int32 [U, L] catalog id + 1, 0 = padding
+    history: np.ndarray  # int32 [U, L] catalog id + 1, 0 = padding: what train/val/test triplets read
+    serving_history: np.ndarray  # int32 [U, L] the same from every positive: what recommendations read
     train: np.ndarray  # int32 [n_train, 3]
     val: np.ndarray  # int32 [n_val, 3]
     test: np.ndarray  # int32 [n_test, 3]
@@ -112,18 +130,25 @@ def build_training_data(events: pd.DataFrame, catalog: Catalog, cfg: FeatureConf
     track_ids = np.flatnonzero(counts >= cfg.min_positives).astype(np.int64)
     if len(track_ids) < 2:
         raise ValueError(f"only {len(track_ids)} tracks have >= {cfg.min_positives} positives; need 2")
-    user_ids, history = _histories(pos, cfg.history_len)
+    user_ids, serving_history = _histories(pos, cfg.history_len)
     genre_ids, item_genres = _genre_multi_hot(catalog, track_ids)
-    triplets = _triplets(pos, track_ids, user_ids, cfg)
-    train, val, test = _split(triplets, cfg)
+    triplets, kept = _triplets(pos, track_ids, user_ids, cfg)
+    if cfg.split == "time":
+        part = _latest_held_out(pos, cfg)  # 0 train, 1 val, 2 test per positive
+        train, val, test = (triplets[np.repeat(part[kept], cfg.n_negatives) == k] for k in range(3))
+        events = _before_held_out(events, pos, part)
+        history = _histories(pos[part == 0], cfg.history_len, user_ids)[1]
+    else:
+        train, val, test = _split(triplets, cfg)
+        history = serving_history
     item_artist = pd.factorize(catalog.tracks[C.ARTIST].to_numpy()[track_ids], sort=True)[0].astype(np.int64)
     pairs, pair_time = session_pairs(events, track_ids, item_artist, cfg.positive_threshold, cfg.pair_window)
     item_cooc = artist_vectors(events, catalog.artist_codes, cfg.positive_threshold, cfg.cooc_dim)[track_ids]
     return TrainingData(
         n_tracks=catalog.n_tracks, track_ids=track_ids, user_ids=user_ids, genre_ids=genre_ids,
         item_genres=item_genres, item_pop=_pop(catalog.pop, track_ids, cfg.pop_transform),
-        item_artist=item_artist, history=history, train=train, val=val, test=test,
-        pairs=pairs, pair_time=pair_time, item_cooc=item_cooc,
+        item_artist=item_artist, history=history, serving_history=serving_history, train=train, val=val,
+        test=test, pairs=pairs, pair_time=pair_time, item_cooc=item_cooc,
     )
 
 
@@ -150,17 +175,43 @@ def _positives(events: pd.DataFrame, n_tracks: int, threshold: float) -> pd.Data
     return pos.sort_values([C.USER, C.TIMESTAMP, C.TRACK], kind="stable").reset_index(drop=True)
 
 
-def _histories(pos: pd.DataFrame, history_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each user's latest ``history_len`` unique positives → int32 [U, L] (track + 1, 0 pad)."""
+def _histories(pos: pd.DataFrame, history_len: int,
+               user_ids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's latest ``history_len`` unique positives → (user ids, int32 [U, L] track + 1,
+    0 pad); rows follow ``user_ids`` when given (a user without positives here: all padding)."""
     last = pos.drop_duplicates([C.USER, C.TRACK], keep="last")  # latest play of each track
     last = last.iloc[::-1]  # newest first within each user (pos is sorted by user, time)
     users = last[C.USER].to_numpy()
     rank = last.groupby(C.USER, sort=False).cumcount().to_numpy()
     keep = rank < history_len
-    user_ids, user_row = np.unique(users[keep], return_inverse=True)
+    if user_ids is None:
+        user_ids = np.unique(users[keep]).astype(np.int64)
+    user_row = np.searchsorted(user_ids, users[keep])
     history = np.zeros((len(user_ids), history_len), dtype=np.int32)
     history[user_row, rank[keep]] = last[C.TRACK].to_numpy()[keep] + 1
-    return user_ids.astype(np.int64), history
+    return user_ids, history
+
+
+def _latest_held_out(pos: pd.DataFrame, cfg: FeatureConfig) -> np.ndarray:
+    """int8 [P] per positive (sorted by user, time): 2 for each user's latest
+    ``floor(n · test_fraction)`` positives, 1 for the ``floor(n · val_fraction)`` before them,
+    0 (train) for the rest — so every user keeps at least 80% of their positives to train on."""
+    size = pos.groupby(C.USER, sort=False)[C.TRACK].transform("size").to_numpy()
+    from_end = size - 1 - pos.groupby(C.USER, sort=False).cumcount().to_numpy()
+    n_test = np.floor(size * cfg.test_fraction)
+    n_val = np.floor(size * cfg.val_fraction)
+    part = np.zeros(len(pos), dtype=np.int8)
+    part[from_end < n_test + n_val] = 1
+    part[from_end < n_test] = 2
+    return part
+
+
+def _before_held_out(events: pd.DataFrame, pos: pd.DataFrame, part: np.ndarray) -> pd.DataFrame:
+    """The events of each user before their first held-out positive (all of a user's events when
+    none is held out): what session pairs and co-occurrence may learn from."""
+    cut = pos.loc[part > 0].groupby(C.USER)[C.TIMESTAMP].min()
+    limit = events[C.USER].map(cut).to_numpy(dtype=np.float64, na_value=np.inf)
+    return events[events[C.TIMESTAMP].to_numpy(dtype=np.float64) < limit]
 
 
 def _genre_multi_hot(catalog: Catalog, track_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -199,8 +250,10 @@ def _pop(catalog_pop: np.ndarray, track_ids: np.ndarray, transform: str) -> np.n
     return ((logp - logp.mean()) / (logp.std() + 1e-8)).astype(np.float32)
 
 
-def _triplets(pos: pd.DataFrame, track_ids: np.ndarray, user_ids: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """int32 [P * n_neg, 3]: (user row, positive item, negative item), negatives ≠ positive."""
+def _triplets(pos: pd.DataFrame, track_ids: np.ndarray, user_ids: np.ndarray,
+              cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(int32 [P' * n_neg, 3]: (user row, positive item, negative item), negatives ≠ positive, in
+    the order of ``pos``; bool [P]: which positives are of kept tracks — the P' that made them)."""
     tracks = pos[C.TRACK].to_numpy()
     item = np.searchsorted(track_ids, tracks)
     kept = (item < len(track_ids)) & (track_ids[np.minimum(item, len(track_ids) - 1)] == tracks)
@@ -214,7 +267,7 @@ def _triplets(pos: pd.DataFrame, track_ids: np.ndarray, user_ids: np.ndarray, cf
     out[:, 0] = np.repeat(user_row, n)
     out[:, 1] = np.repeat(item, n)
     out[:, 2] = neg.ravel()
-    return out
+    return out, kept
 
 
 def _split(triplets: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

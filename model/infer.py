@@ -19,10 +19,11 @@ from model.features import TrainingData
 
 @torch.no_grad()
 def user_embeddings(model: DSSM, data: TrainingData, device: str = "auto", batch_size: int = 16384) -> np.ndarray:
-    """float32 [U, D]: each user row's full history (nothing masked) through the user tower."""
+    """float32 [U, D]: each user row's full history (every positive, nothing masked) through the
+    user tower."""
     dev = resolve_device(device)
     model = model.to(dev).eval()
-    hist = torch.as_tensor(data.history, dtype=torch.int64)
+    hist = torch.as_tensor(data.serving_history, dtype=torch.int64)
     out = [model.user_tower(hist[s:s + batch_size].to(dev)).cpu() for s in range(0, len(hist), batch_size)]
     return torch.cat(out).numpy().astype(np.float32) if out else np.zeros((0, model.cfg.embedding_dim), np.float32)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,8 @@ from sim_bridge.contract.files import ConfigError, atomic_dir, atomic_write_text
 
 from search import errors, experiment, plots, trials
 from search.config import Objective, load_search_config, parse_space, to_optuna
-from search.plots import render_html
+from search.plots import Section, render_html, render_markdown
+from search.timeline import LIFT, best_at, time_to, timeline
 
 AB_COLUMNS = ("model", "metric", "effect", "upper", "lower", "significant")
 AB_METRIC = "mean_time_per_session"
@@ -39,16 +39,6 @@ TOP_COLUMNS = ["trial_id", "stop_reason", "score", "lift_vs_sticky", "lift_lower
 
 class ReportError(errors.SearchError):
     """A user-facing problem with the inputs (printed without a traceback)."""
-
-
-@dataclass
-class Section:
-    """One part of the report: a title, notes (Markdown with `code` only), a PNG and/or a table."""
-
-    title: str
-    notes: list[str]
-    image: str | None = None
-    table: pd.DataFrame | None = None
 
 
 # ---------------------------------------------------------------- inputs
@@ -139,40 +129,7 @@ def ab_rows(path: Path, source: str) -> pd.DataFrame:
     return table[["label", "model", "effect", "lower", "upper", "significant"]]
 
 
-# ---------------------------------------------------------------- the search over wall-clock time
-# When each trial ended (seconds since the search started) and its lift; the best finished lift by a
-# given time (the time-to-target curve); per rung epoch, how well the rung lift (a few thousand
-# sessions of the rung seed) predicted the final paired lift (Spearman over finished trials).
-
-
-LIFT = "lift_vs_sticky"
-
-
-def timeline(frame: pd.DataFrame, started_at: float | None = None) -> pd.DataFrame:
-    """trial_id, status, end_s (since the search started), lift — ordered by end_s.
-
-    ``started_at`` (Unix seconds, ``search_run.json``) defaults to the earliest trial start.
-    """
-    ended = frame[frame["timestamp"].notna()] if "timestamp" in frame else frame.iloc[0:0]
-    if ended.empty:
-        return pd.DataFrame(columns=["trial_id", "status", "end_s", LIFT])
-    end = ended["timestamp"].astype(float)
-    t0 = started_at if started_at is not None else float((end - ended["duration_s"].astype(float)).min())
-    out = pd.DataFrame({"trial_id": ended["trial_id"], "status": ended["status"], "end_s": end - t0,
-                        LIFT: ended[LIFT].astype(float) if LIFT in ended else np.nan})
-    return out.sort_values("end_s", ignore_index=True)
-
-
-def best_at(line: pd.DataFrame, seconds: float) -> float:
-    """The best lift among trials finished by ``seconds`` (NaN when none had)."""
-    done = line[(line["status"] == "finished") & (line["end_s"] <= seconds)][LIFT].dropna()
-    return float(done.max()) if len(done) else math.nan
-
-
-def time_to(line: pd.DataFrame, target: float) -> float:
-    """Seconds until a finished trial first reached ``target`` lift (NaN if none did)."""
-    hit = line[(line["status"] == "finished") & (line[LIFT] >= target)]
-    return float(hit["end_s"].min()) if len(hit) else math.nan
+# ---------------------------------------------------------------- rung lifts
 
 
 def rung_correlations(frame: pd.DataFrame) -> pd.DataFrame:
@@ -406,23 +363,6 @@ def top_section(frame: pd.DataFrame, obj: Objective) -> Section:
 
 
 # ---------------------------------------------------------------- output
-
-
-def cell(v) -> str:
-    return f"{v:.4g}" if isinstance(v, (float, np.floating)) and math.isfinite(v) else str(v)
-
-
-def render_markdown(title: str, intro: list[str], sections: list[Section]) -> str:
-    lines = [f"# {title}", "", *intro, ""]
-    for s in sections:
-        lines += [f"## {s.title}", "", *[f"{n}\n" for n in s.notes]]
-        if s.image:
-            lines += [f"![{s.title}]({s.image})", ""]
-        if s.table is not None and not s.table.empty:
-            lines += ["| " + " | ".join(map(str, s.table.columns)) + " |", "|" + "---|" * len(s.table.columns)]
-            lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in s.table.itertuples(index=False)]
-            lines.append("")
-    return "\n".join(lines) + "\n"
 
 
 def build(exp_dir: Path, out: Path, ab_tables: list[Path] = (), force: bool = False) -> Path:

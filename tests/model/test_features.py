@@ -149,3 +149,51 @@ def test_no_session_pairs_by_default_and_the_sessions_are_needed():
                             FeatureConfig(min_positives=1, pair_window=3))
     with pytest.raises(ConfigError, match="features.pair_window"):
         FeatureConfig(pair_window=-1)
+
+
+def _user_positives(events: pd.DataFrame, threshold: float) -> dict[int, np.ndarray]:
+    """Each user's positive tracks in time order (the order features sorts them in)."""
+    pos = events[events[C.TIME] > threshold].sort_values([C.USER, C.TIMESTAMP, C.TRACK], kind="stable")
+    return {int(u): g[C.TRACK].to_numpy() for u, g in pos.groupby(C.USER)}
+
+
+def test_time_split_holds_out_each_users_latest_positives(events, catalog):
+    cfg = FeatureConfig(min_positives=1, n_negatives=2, split="time")
+    d = build_training_data(events, catalog, cfg)
+    n = cfg.n_negatives
+    for u, tracks in _user_positives(events, cfg.positive_threshold).items():
+        row = int(np.searchsorted(d.user_ids, u))
+        n_test, n_val = int(len(tracks) * cfg.test_fraction), int(len(tracks) * cfg.val_fraction)
+        cut_val, cut_test = len(tracks) - n_test - n_val, len(tracks) - n_test
+        parts = {"train": tracks[:cut_val], "val": tracks[cut_val:cut_test], "test": tracks[cut_test:]}
+        for name, expected in parts.items():
+            trip = getattr(d, name)
+            got = d.track_ids[trip[trip[:, 0] == row][::n, 1]]  # each positive once (n negatives each)
+            assert got.tolist() == expected.tolist(), (u, name)
+        # the triplets' history is the user's latest unique training positives only
+        train_set = set((parts["train"] + 1).tolist())
+        assert set(d.history[row][d.history[row] > 0].tolist()) <= train_set
+    assert len(d.val) > 0 and len(d.test) > 0
+
+
+def test_time_split_serves_from_every_positive_and_learns_cooccurrence_from_training_events(events, catalog):
+    time_cfg = FeatureConfig(min_positives=1, split="time", pair_window=3, cooc_dim=4)
+    d_time = build_training_data(events, catalog, time_cfg)
+    d_rand = build_training_data(events, catalog, FeatureConfig(min_positives=1, pair_window=3, cooc_dim=4))
+    assert np.array_equal(d_time.serving_history, d_rand.serving_history)
+    assert np.array_equal(d_rand.history, d_rand.serving_history)  # the seminar's split: one history
+    assert not np.array_equal(d_time.history, d_time.serving_history)
+    # session pairs from the events before each user's first held-out positive: fewer, none new
+    rand_pairs = set(map(tuple, d_rand.pairs.tolist()))
+    time_pairs = set(map(tuple, d_time.pairs.tolist()))
+    assert time_pairs < rand_pairs
+    # with the random split nearly every validation (user, positive) is trained on; in time, far fewer
+    def seen_share(d):
+        train = set(map(tuple, d.train[:, :2].tolist()))
+        return np.mean([tuple(t) in train for t in d.val[:, :2].tolist()])
+    assert seen_share(d_rand) > 0.9 and seen_share(d_time) < seen_share(d_rand) - 0.3
+
+
+def test_unknown_split_is_refused():
+    with pytest.raises(ConfigError, match="features.split"):
+        FeatureConfig(split="later")
