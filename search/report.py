@@ -27,7 +27,7 @@ from scipy import stats
 from sim_bridge.contract.files import ConfigError, atomic_dir, atomic_write_text, check_output_dir
 
 from search import errors, experiment, plots, trials
-from search.config import Objective, load_search_config, parse_space, to_optuna
+from search.config import Objective, load_search_config, on_grid, parse_space, to_optuna
 from search.plots import Section, render_html, render_markdown
 from search.timeline import LIFT, best_at, time_to, timeline
 
@@ -94,8 +94,9 @@ def _widened(dist, values: pd.Series):
         known = {str(c) for c in dist.choices}
         extra = sorted({str(v) for v in values} - known)
         return od.CategoricalDistribution(list(dist.choices) + extra) if extra else dist
-    if values.empty or (values.min() >= dist.low and values.max() <= dist.high):
-        return dist
+    if values.empty or (values.min() >= dist.low and values.max() <= dist.high
+                        and all(on_grid(v, dist.low, dist.step) for v in values)):
+        return dist  # else widened, and without a step: the trials took values off the grid
     low, high = min(dist.low, values.min()), max(dist.high, values.max())
     if isinstance(dist, od.IntDistribution):
         return od.IntDistribution(int(low), int(high), log=dist.log)

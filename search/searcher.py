@@ -41,7 +41,7 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from search import experiment
-from search.config import AshaConfig, Objective, Param, SamplerConfig, to_optuna
+from search.config import AshaConfig, Objective, Param, SamplerConfig, on_grid, to_optuna
 from search.errors import SearchError
 from search.trials import load_trials
 
@@ -147,7 +147,7 @@ def base_point(spec: dict[str, Param], flat_base: dict) -> dict | None:
     for key, p in spec.items():
         value = flat_base.get(key)
         inside = value in p.values if p.type == "choice" else (
-            value is not None and p.low <= value <= p.high and (p.type != "int" or (value - p.low) % p.step == 0))
+            value is not None and p.low <= value <= p.high and on_grid(value, p.low, p.step))
         if not inside:
             return None
         point[key] = value
@@ -208,7 +208,7 @@ def _params(row: pd.Series, dists: dict) -> dict | None:
             return None
         value = _typed(value, dist)
         inside = value in dist.choices if isinstance(dist, optuna.distributions.CategoricalDistribution) \
-            else dist.low <= value <= dist.high
+            else dist.low <= value <= dist.high and on_grid(value, dist.low, dist.step)
         if not inside:
             return None
         params[key] = value

@@ -81,7 +81,7 @@ def report(metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:
 
 
 def _report_epoch(row: dict, rung_lift: float = NAN) -> None:
-    metrics = {k: float(row[k]) for k in ("train_loss", "val_loss", "lr", "seconds") if k in row}
+    metrics = {k: float(row[k]) for k in ("train_loss", "val_loss", "lr", "seconds", "data_cache_hit") if k in row}
     metrics["epoch"] = int(row["epoch"])
     if not math.isfinite(metrics.get("val_loss", 0.0)):
         raise FloatingPointError(f"val_loss is {metrics['val_loss']} at epoch {metrics['epoch']}")

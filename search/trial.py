@@ -15,7 +15,8 @@ and the benchmarks call it as it is. Its options:
   serving (``search.seed_table`` runs its own unpaired A/B on the policy).
 
 Training data is built once per distinct ``features.*`` setting: shared in ``inputs.data``, or, when
-the search samples ``features.*`` keys, through the on-disk cache of :mod:`search.data_cache`.
+the search samples ``features.*`` keys, through the on-disk cache of :mod:`search.data_cache`; then
+every report says whether it came from the cache (``data_cache_hit``: 1.0 a hit, 0.0 a miss).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from sim_bridge.policies import Policy, StickyArtist, needs_item_lists, serving_
 from sim_bridge.simulator import Simulator
 from sim_bridge.world import World
 
+from search.cache_bound import bound_bytes
 from search.config import EvalConfig, ObjectiveConfig, RungConfig, ServingSearchConfig
 from search.data_cache import training_data
 from search.rungs import RungWatcher
@@ -75,6 +77,8 @@ class TrialSetup:
     serving_search: ServingSearchConfig | None = None  # None: serve as the config says
     data_cache: str | None = None  # folder of the per-features.* training-data cache
     source_digest: str | None = None  # of the logs and the catalog the training data is built from
+    # the cache's bound in bytes: $BOTIFY_TUNE_CACHE_GB where the setup is made (the driver, before Ray)
+    data_cache_bytes: int = dataclasses.field(default_factory=bound_bytes)
 
 
 @dataclass
@@ -131,18 +135,15 @@ def run_trial(cfg: ExperimentConfig, inputs: TrialInputs, setup: TrialSetup, dev
 
     ``on_epoch(row, rung_lift=...)`` gets every epoch (the trainable reports it to Tune).
     """
-    data = inputs.data
-    if data is None:  # the search samples features.*: this trial's data is its own
-        data = training_data(inputs.events, inputs.world.catalog, cfg.features, setup.data_cache,
-                             setup.source_digest)
+    data, cache_metrics = _data(cfg, inputs, setup)
     simulator = inputs.simulator or Simulator(inputs.world)
     watcher = _watcher(setup, simulator, inputs.rung_control, data, cfg, device)
-    report_epoch = on_epoch or (lambda row, rung_lift=NAN: None)
+    report_epoch = _with_metrics(on_epoch or (lambda row, rung_lift=NAN: None), cache_metrics)
     result = train(cfg, data, on_epoch=None if watcher else report_epoch, device=device,
                    after_epoch=_rung_hook(watcher, report_epoch) if watcher else None)
     # the best rung's weights, and its lists (those it computed are not computed again)
     lists = watcher.restore_best(result.model) if watcher else None
-    serving, metrics = cfg.serving, _training_metrics(result)
+    serving, metrics = cfg.serving, {**_training_metrics(result), **cache_metrics}
     if setup.serving_search is not None and inputs.tuning_control is not None:
         tuner = ServingTuner(setup.serving_search, simulator, inputs.tuning_control, setup.serving_search.seed)
         lists = tuner.lists(result.model, data, device, cfg.serving.k, have=lists)
@@ -170,6 +171,22 @@ def run_trial(cfg: ExperimentConfig, inputs: TrialInputs, setup: TrialSetup, dev
     # every per-track list, as a checkpoint saves them (the simulations computed those they read)
     lists = lists.complete() if needs_item_lists(serving.policy) else replace(lists, item=None)
     return TrialOutcome(result.model, cfg, data, lists, policy, metrics)
+
+
+def _data(cfg: ExperimentConfig, inputs: TrialInputs, setup: TrialSetup) -> tuple[TrainingData, dict[str, float]]:
+    """The trial's training data, and ``data_cache_hit`` when it went through the cache."""
+    if inputs.data is not None:  # shared by every trial: no cache
+        return inputs.data, {}
+    loaded = training_data(inputs.events, inputs.world.catalog, cfg.features, setup.data_cache,
+                           setup.source_digest, setup.data_cache_bytes)
+    return loaded.data, {} if loaded.hit is None else {"data_cache_hit": float(loaded.hit)}
+
+
+def _with_metrics(report_epoch: Callable[..., None], extra: dict[str, float]) -> Callable[..., None]:
+    """``report_epoch`` with ``extra`` in every row (a trial ASHA stops still says where its data came from)."""
+    if not extra:
+        return report_epoch
+    return lambda row, **kwargs: report_epoch({**row, **extra}, **kwargs)
 
 
 def _watcher(setup: TrialSetup, simulator, rung_control, data, cfg, device) -> RungWatcher | None:

@@ -38,7 +38,7 @@ METRICS = ("val_loss", "val_loss_rel", "train_loss", "epoch", "time_per_session"
            "lift_vs_sticky", "lift_lower", "lift_upper", "lift_significant", "score",
            "truncated_share", "train_seconds", "stopped_early", "stop_reason", "device", "final", "training_iteration",
            "rung_lift", "rung_best_epoch", "rung_best_lift", "rung_seconds", "tuning_lift", "serving_tried",
-           "timestamp")
+           "timestamp", "data_cache_hit")  # data_cache_hit: 1.0 (a hit) or 0.0 when features.* are sampled, else empty
 PREFIXES = ("rung_lift_", "serving/")  # per-rung lifts and the serving a trial chose
 COLUMNS = ("trial_id", "status", "stop_reason", "duration_s")  # present even when there are no trials
 
@@ -196,6 +196,15 @@ def reason_counts(frame: pd.DataFrame) -> dict[str, int]:
     return {r: int(counts[r]) for r in (*STOP_REASONS, *sorted(set(counts) - set(STOP_REASONS))) if r in counts}
 
 
+def cache_counts(frame: pd.DataFrame) -> str:
+    """``"Training data: H from the cache, M built (cache misses).\n"`` over the trials that
+    reported ``data_cache_hit`` (a search sampling ``features.*``); ``""`` when none did."""
+    hits = frame["data_cache_hit"].dropna().astype(float) if "data_cache_hit" in frame else pd.Series(dtype=float)
+    if hits.empty:
+        return ""
+    return f"Training data: {int((hits == 1).sum())} from the cache, {int((hits == 0).sum())} built (cache misses).\n"
+
+
 def write_summary(frame: pd.DataFrame, obj: Objective, exp_dir: str | Path, header: str = "") -> Path:
     """``summary.md``: counts (by status and by stop reason) and the top-10 table: the progress
     columns of the status table, then score, time per session, duration and the sampled values
@@ -206,6 +215,8 @@ def write_summary(frame: pd.DataFrame, obj: Objective, exp_dir: str | Path, head
     lines = ["# Search summary\n", header, f"Objective: `{obj.metric}` ({obj.mode}). "
              f"Trials: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}.\n",
              "Stop reasons: " + (", ".join(f"{v} {k}" for k, v in reasons.items()) or "none recorded") + ".\n"]
+    cache = cache_counts(frame)
+    lines += [cache] if cache else []
     lines.append(_summary_table(best, obj) if not best.empty else "No finished trials.")
     path = Path(exp_dir) / SUMMARY_FILE
     atomic_write_text(path, "\n".join(lines) + "\n")
