@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 
 from search import experiment, trials  # noqa: E402
 from search.config import SEARCH_FILE, parse_benchmark_args  # noqa: E402
-from search.report import best_at, time_to, timeline  # noqa: E402
+from search.timeline import best_at, time_to, timeline  # noqa: E402
 
 VARIANTS = {
     "default": {},

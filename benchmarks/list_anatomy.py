@@ -36,7 +36,8 @@ sys.path.insert(0, str(REPO))
 from model.features import build_training_data  # noqa: E402
 from sim_bridge.contract.files import ConfigError, with_overrides  # noqa: E402
 from sim_bridge.defaults import logging_config, world_config_path  # noqa: E402
-from sim_bridge.worldgen import WorldGenV2Config, build_world, load_world_config, standard_log_pop  # noqa: E402
+from sim_bridge.worldgen import build_world, load_world_config  # noqa: E402
+from sim_bridge.worldgen_v2 import WorldGenV2Config, standard_log_pop  # noqa: E402
 
 from search import seed_table  # noqa: E402
 from search.calibrate import simulate_default_logs  # noqa: E402

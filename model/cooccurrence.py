@@ -25,7 +25,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
 from sim_bridge.contract import columns as C
-from sim_bridge.contract.logs import session_order
+from sim_bridge.contract.events import session_order
 
 
 def session_positives(events: pd.DataFrame, threshold: float) -> pd.DataFrame:

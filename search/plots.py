@@ -1,8 +1,10 @@
-"""How the report looks: its figures (matplotlib, Agg) and its self-contained HTML page.
+"""How the report looks: its sections, its figures (matplotlib, Agg), its Markdown and its
+self-contained HTML page.
 
 Each figure function draws one PNG atomically (``sim_bridge.contract.files.atomic_path``) and returns it;
-:func:`render_html` embeds them in one page. Inputs are plain frames and arrays already prepared
-by :mod:`search.report`; nothing here reads the experiment folder.
+:func:`render_markdown` links them and :func:`render_html` embeds them in one page. Inputs are
+plain frames and arrays already prepared by :mod:`search.report`; nothing here reads the
+experiment folder.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import base64
 import html
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -23,6 +26,16 @@ from sim_bridge.contract.files import atomic_path  # noqa: E402
 
 DPI = 110
 SIG_COLOUR, NOSIG_COLOUR, BEST_COLOUR = "tab:green", "tab:grey", "tab:red"
+
+
+@dataclass
+class Section:
+    """One part of the report: a title, notes (Markdown with `code` only), a PNG and/or a table."""
+
+    title: str
+    notes: list[str]
+    image: str | None = None
+    table: pd.DataFrame | None = None
 
 
 def _save(fig, path: Path) -> Path:
@@ -166,7 +179,7 @@ def time_to_target(line: pd.DataFrame, target: float | None, path: Path) -> Path
     """Best finished lift so far vs wall-clock minutes (step line); every trial's end as a dot,
     trials stopped early as grey crosses at their end time (they have no final lift).
 
-    ``line``: :func:`search.report.timeline` (trial_id, status, end_s, lift_vs_sticky).
+    ``line``: :func:`search.timeline.timeline` (trial_id, status, end_s, lift_vs_sticky).
     """
     fig, ax = plt.subplots(figsize=(8, 3.6))
     done = line[line["status"] == "finished"]
@@ -190,6 +203,29 @@ def time_to_target(line: pd.DataFrame, target: float | None, path: Path) -> Path
     return _save(fig, path)
 
 
+# ---------------------------------------------------------------- the Markdown page
+
+
+def cell(v) -> str:
+    """A table cell, in Markdown and HTML alike: a float as ``:.4g``, anything else as text."""
+    return f"{v:.4g}" if isinstance(v, (float, np.floating)) and math.isfinite(v) else str(v)
+
+
+def render_markdown(title: str, intro: list[str], sections: list[Section]) -> str:
+    """``report.md``: the sections in order, each image linked beside it."""
+    lines = [f"# {title}", "", *intro, ""]
+    for s in sections:
+        lines += [f"## {s.title}", "", *[f"{n}\n" for n in s.notes]]
+        if s.image:
+            lines += [f"![{s.title}]({s.image})", ""]
+        if s.table is not None and not s.table.empty:
+            lines += ["| " + " | ".join(map(str, s.table.columns)) + " |", "|" + "---|" * len(s.table.columns)]
+            lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in s.table.itertuples(index=False)]
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+
 # ---------------------------------------------------------------- the self-contained HTML page
 # Inline CSS, PNGs as base64 data URIs, no scripts: it opens from disk with no network.
 
@@ -208,13 +244,9 @@ def _text(s: str) -> str:
     return re.sub(r"`([^`]*)`", r"<code>\1</code>", html.escape(s))
 
 
-def _cell(v) -> str:
-    return f"{v:.4g}" if isinstance(v, (float, np.floating)) and math.isfinite(v) else str(v)
-
-
 def _table(frame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    rows = ["<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in r) + "</tr>"
+    rows = ["<tr>" + "".join(f"<td>{html.escape(cell(v))}</td>" for v in r) + "</tr>"
             for r in frame.itertuples(index=False)]
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 

@@ -33,7 +33,7 @@ from scipy import stats
 
 from sim_bridge.contract import columns as C
 from sim_bridge.contract.files import atomic_write_text
-from sim_bridge.contract.logs import sessionize
+from sim_bridge.contract.events import sessionize
 from sim_bridge.policies import Policy, Random, StickyArtist, TopPop
 from sim_bridge.simulator import SimConfig, SimResult, Simulator
 from sim_bridge.world import World

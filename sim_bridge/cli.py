@@ -174,7 +174,8 @@ def _policy(flag: str, spec: str, world):
 def analyze(args: argparse.Namespace) -> int:
     from sim_bridge import abtest
     from sim_bridge.contract import columns as C
-    from sim_bridge.contract.logs import read_logs, sessionize
+    from sim_bridge.contract.events import sessionize
+    from sim_bridge.contract.logs import read_logs
 
     _check_table_out(args)
     events = read_logs(args.logs)

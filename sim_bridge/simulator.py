@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sim_bridge.contract import columns as C
-from sim_bridge.contract.logs import build_events
+from sim_bridge.contract.events import build_events
 from sim_bridge.world import Users, World
 
 EPOCH_MS = 1_672_531_200_000  # 2023-01-01T00:00:00Z: simulated logs start here

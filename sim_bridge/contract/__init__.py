@@ -2,7 +2,8 @@
 
 * :mod:`~sim_bridge.contract.columns` — the one set of column names;
 * :mod:`~sim_bridge.contract.catalog` — the public catalog (``tracks.json``);
-* :mod:`~sim_bridge.contract.logs` — botify event logs: read, write, sessionize;
+* :mod:`~sim_bridge.contract.logs` — botify event log files: read, write;
+* :mod:`~sim_bridge.contract.events` — botify events in memory: built from the simulator, sessionized;
 * :mod:`~sim_bridge.contract.recs` — recommendation files, ``top_tracks.json`` and how a list is
   served (:class:`~sim_bridge.contract.recs.ServingConfig`);
 * :mod:`~sim_bridge.contract.files` — atomic writes, JSON lines and the one YAML config loader.

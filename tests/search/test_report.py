@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from search import report
-from search.report import best_at, rung_correlations, time_to, timeline
+from search.report import rung_correlations
+from search.timeline import best_at, time_to, timeline
 
 ROOT = Path(__file__).resolve().parents[2]
 PNGS = ["history.png", "importances.png", "parallel.png", "loss_vs_lift.png", "forest.png", "training_curves.png"]

@@ -21,7 +21,8 @@ from search.serve import host_warning, main as serve_main
 from sim_bridge.contract import columns as C
 from sim_bridge.defaults import ensure_smoke_world
 from sim_bridge.drive import DriveConfig, drive
-from sim_bridge.contract.logs import read_logs, sessionize
+from sim_bridge.contract.events import sessionize
+from sim_bridge.contract.logs import read_logs
 from sim_bridge.simulator import nearest_by_inner_product
 from sim_bridge.world import load_world
 

@@ -17,7 +17,7 @@ from sim_bridge.contract.files import load_yaml
 from sim_bridge.defaults import SMOKE_WORLD_CONFIG, ensure_smoke_world
 from sim_bridge.contract.logs import read_logs
 from sim_bridge.policies import Indexed, ItemToItem, StickyArtist
-from sim_bridge.worldgen import WorldGenConfig, generate_world
+from sim_bridge.worldgen_v1 import WorldGenConfig, generate_world
 
 
 def service(tmp_path, arms, experiment=None):

@@ -29,7 +29,7 @@ from sim_bridge.abtest import (
     write_table,
 )
 from sim_bridge.contract import columns as C
-from sim_bridge.contract.logs import build_events
+from sim_bridge.contract.events import build_events
 from sim_bridge.defaults import ensure_default_world
 from sim_bridge.policies import StickyArtist
 from sim_bridge.simulator import Simulator

@@ -272,7 +272,7 @@ def test_specs_build_the_rules(tmp_path, smoke_world):
 def catalog():
     from sim_bridge.contract.files import load_yaml
     from sim_bridge.defaults import SMOKE_WORLD_CONFIG
-    from sim_bridge.worldgen import WorldGenConfig, generate_world
+    from sim_bridge.worldgen_v1 import WorldGenConfig, generate_world
 
     return generate_world(load_yaml(SMOKE_WORLD_CONFIG, WorldGenConfig)).catalog
 

@@ -8,7 +8,7 @@ import pytest
 from sim_bridge.contract.files import load_yaml
 from sim_bridge.defaults import SMOKE_WORLD_CONFIG
 from sim_bridge.world import WorldFormatError, load_world, save_world
-from sim_bridge.worldgen import WorldGenConfig, generate_world
+from sim_bridge.worldgen_v1 import WorldGenConfig, generate_world
 
 FILES = ("tracks.json", "tracks.npy", "users.json")
 

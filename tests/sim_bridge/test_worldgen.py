@@ -12,7 +12,9 @@ import pytest
 from sim_bridge.contract.files import ConfigError
 from sim_bridge.defaults import CONFIG_DIR
 from sim_bridge.world import load_world, save_world
-from sim_bridge.worldgen import WorldGenConfig, build_world, load_world_config, WorldGenV2Config
+from sim_bridge.worldgen import build_world, load_world_config
+from sim_bridge.worldgen_v1 import WorldGenConfig
+from sim_bridge.worldgen_v2 import WorldGenV2Config
 
 V2 = load_world_config(CONFIG_DIR / "world_v2.yaml")
 SMALL = dataclasses.replace(V2, n_tracks=5_000, n_artists=1_150, n_users=1_000, dim=32)
@@ -79,7 +81,7 @@ def test_artist_sizes_like_the_courses(small):
 
 
 def test_full_size_artist_statistics():
-    from sim_bridge.worldgen import artist_of_tracks
+    from sim_bridge.worldgen_v2 import artist_of_tracks
 
     seed = np.random.SeedSequence(V2.seed).spawn(1)[0]
     sizes = np.bincount(artist_of_tracks(V2, np.random.default_rng(seed)))

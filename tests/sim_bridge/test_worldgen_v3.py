@@ -19,7 +19,8 @@ import pytest
 from sim_bridge.contract.files import ConfigError
 from sim_bridge.defaults import CONFIG_DIR, _digest
 from sim_bridge.world import load_world, save_world
-from sim_bridge.worldgen import WorldGenV2Config, WorldGenV3Config, build_world, load_world_config
+from sim_bridge.worldgen import build_world, load_world_config
+from sim_bridge.worldgen_v2 import WorldGenV2Config, WorldGenV3Config
 
 V3 = load_world_config(CONFIG_DIR / "world_v3.yaml")
 V2 = load_world_config(CONFIG_DIR / "world_v2.yaml")
@@ -123,7 +124,7 @@ def test_genre_lists_have_the_courses_shares(catalog):
 def test_full_size_genre_and_duration_statistics():
     # the catalog alone at the default world's size: shares met to a fraction of a point
     from sim_bridge.course_catalog import course_catalog
-    from sim_bridge.worldgen import artist_of_tracks
+    from sim_bridge.worldgen_v2 import artist_of_tracks
 
     seeds = np.random.SeedSequence(V3.seed).spawn(7)
     artists = np.random.default_rng(seeds[0])

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from sim_bridge.contract import columns as C
-from sim_bridge.contract.logs import LogFormatError, build_events, read_logs, sessionize, write_logs
+from sim_bridge.contract.events import build_events, sessionize
+from sim_bridge.contract.logs import LogFormatError, read_logs, write_logs
 
 EXP = "STICKY"
 
