@@ -2,7 +2,8 @@
 
 ``recommend(batch, slots, u)`` returns one track per slot, given the batch state and one uniform
 draw per slot (see :class:`sim_bridge.simulator.Policy`). Policies see public data only, except
-:class:`Oracle`, the reference ceiling, which reads the hidden truth.
+two that read the hidden truth and say so: :class:`Oracle`, the reference ceiling, and
+``contextual_hidden:K`` (botify's Contextual over lists made from the hidden embeddings).
 
 * baselines: :class:`Random`, :class:`StickyArtist` (the seed's control), :class:`TopPop`;
 * lists served by botify's rules: per user :class:`Indexed` and :class:`Sequential`, per track
@@ -34,7 +35,7 @@ from sim_bridge.contract.recs import (
 from sim_bridge.simulator import Policy, listen_time, nearest_by_inner_product
 
 __all__ = ["Policy", "Random", "StickyArtist", "TopPop", "Indexed", "Sequential", "ItemToItem", "Contextual",
-           "BotifyI2I", "Oracle", "catalog_item_lists", "serving_policy", "policy_spec", "knobs_of",
+           "BotifyI2I", "Oracle", "hidden_item_lists", "serving_policy", "policy_spec", "knobs_of",
            "needs_item_lists", "needs_user_lists", "make_policy", "BASELINES", "POLICY_KNOBS"]
 
 
@@ -350,10 +351,10 @@ class Oracle:
         return best
 
 
-def catalog_item_lists(world, k: int = 20) -> dict[int, np.ndarray]:
-    """Per-track lists of the ``k`` nearest tracks by cosine of the hidden embeddings — the kind
-    of item-to-item file a course ships with its catalog (made from its own embeddings). Reads
-    hidden truth: for simulated logging runs, like the oracle."""
+def hidden_item_lists(world, k: int = 20) -> dict[int, np.ndarray]:
+    """Per-track lists of the ``k`` nearest tracks by cosine of the **hidden** embeddings. Reads
+    the hidden truth, like the oracle: logs written by a policy serving them hand a model trained
+    on those logs what the world's embeddings know (the ``contextual_hidden`` arm)."""
     emb = world.embeddings / np.linalg.norm(world.embeddings, axis=1, keepdims=True)
     near = nearest_by_inner_product(emb, np.arange(len(emb)), k + 1)
     not_self = near != np.arange(len(emb))[:, None]
@@ -419,6 +420,7 @@ def policy_spec(cfg: ServingConfig) -> str:
 
 
 BASELINES = ("random", "sticky_artist", "sticky_artist_exclusive", "toppop", "toppop_catalog")
+RENAMED = "contextual_catalog"  # the old name of contextual_hidden, refused with the new one
 
 
 def make_policy(spec: str, world) -> Policy:
@@ -427,7 +429,9 @@ def make_policy(spec: str, world) -> Policy:
     ``indexed:RECS.json`` / ``sequential:RECS.json`` (per-user lists), or per-track lists served
     by botify's rules (``contextual:ITEM_RECS.json``, ``botify_i2i:ITEM_RECS.json``) or by our
     session-aware rule ``i2i:ITEM_RECS.json[:LIKE:SKIP]`` (like_threshold LIKE and skip_artists
-    SKIP; default 0.5 and 1)."""
+    SKIP; default 0.5 and 1). Two read the hidden truth: ``oracle`` and ``contextual_hidden[:K]``
+    (botify's Contextual over the K nearest tracks by the hidden embeddings; its old name
+    ``contextual_catalog`` is refused with a line naming the new one)."""
     catalog = world.catalog
     name, _, arg = spec.partition(":")
     if name == "random" and not arg:
@@ -444,10 +448,13 @@ def make_policy(spec: str, world) -> Policy:
         return _served_from_file(name, arg, catalog)
     if name == "oracle" and not arg:
         return Oracle(world)
-    if name == "contextual_catalog":
-        return Contextual(catalog_item_lists(world, _positive_int(arg, spec, name) if arg else 20), catalog.n_tracks)
+    if name == "contextual_hidden":
+        return Contextual(hidden_item_lists(world, _positive_int(arg, spec, name) if arg else 20), catalog.n_tracks)
+    if name == RENAMED:
+        raise ValueError(f"policy '{spec}': '{RENAMED}' is now 'contextual_hidden' (its lists read the simulator's "
+                         f"hidden embeddings): use contextual_hidden{':' + arg if arg else ''}")
     raise ValueError(
-        f"unknown policy '{spec}': expected one of {', '.join(BASELINES)}, oracle, contextual_catalog[:K], "
+        f"unknown policy '{spec}': expected one of {', '.join(BASELINES)}, oracle, contextual_hidden[:K], "
         "indexed:RECS.json, sequential:RECS.json, contextual:ITEM_RECS.json, botify_i2i:ITEM_RECS.json, "
         "i2i:ITEM_RECS.json[:LIKE:SKIP]"
     )

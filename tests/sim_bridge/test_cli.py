@@ -88,11 +88,19 @@ def test_abtest_names_the_flag_of_a_bad_policy(world_dir, capsys):
                             "toppop_catalog:N with N a positive integer, got 'abc'\n")
 
 
-def test_abtest_refuses_a_bad_contextual_catalog_size(world_dir, capsys):
+def test_abtest_refuses_a_bad_contextual_hidden_size(world_dir, capsys):
     assert main(["abtest", "--world", world_dir, "--control", "sticky_artist", "--treatment",
-                 "contextual_catalog:0", "--sessions", "10"]) == 2
-    assert capsys.readouterr().err == ("error: --treatment: policy 'contextual_catalog:0': expected contextual_catalog "
-                                       "or contextual_catalog:N with N a positive integer, got '0'\n")
+                 "contextual_hidden:0", "--sessions", "10"]) == 2
+    assert capsys.readouterr().err == ("error: --treatment: policy 'contextual_hidden:0': expected contextual_hidden "
+                                       "or contextual_hidden:N with N a positive integer, got '0'\n")
+
+
+def test_the_old_name_of_the_hidden_list_policy_is_refused_with_the_new_one(world_dir, capsys):
+    assert main(["abtest", "--world", world_dir, "--control", "sticky_artist", "--treatment",
+                 "contextual_catalog:100", "--sessions", "10"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --treatment: policy 'contextual_catalog:100': 'contextual_catalog' is now 'contextual_hidden' "
+        "(its lists read the simulator's hidden embeddings): use contextual_hidden:100\n")
 
 
 def test_table_out_is_checked_before_simulating(tmp_path, world_dir, capsys):

@@ -10,8 +10,8 @@ from sim_bridge.worldgen import load_world_config
 
 def test_a_world_config_may_name_its_logging_run(tmp_path):
     path = tmp_path / "w.yaml"
-    path.write_text("generator: v2\nlogging:\n  arms: [random, contextual_catalog]\n  sessions: 500\n")
-    assert defaults.logging_config(path).arms == ["random", "contextual_catalog"]
+    path.write_text("generator: v2\nlogging:\n  arms: [random, contextual_hidden]\n  sessions: 500\n")
+    assert defaults.logging_config(path).arms == ["random", "contextual_hidden"]
     assert defaults.logging_config(path).sessions == 500
     assert load_world_config(path).generator == "v2"  # the section is not the generator's
 

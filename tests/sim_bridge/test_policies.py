@@ -13,7 +13,7 @@ from sim_bridge.policies import (
     Sequential,
     StickyArtist,
     TopPop,
-    catalog_item_lists,
+    hidden_item_lists,
     make_policy,
     policy_spec,
     serving_policy,
@@ -119,11 +119,11 @@ def test_indexed_without_any_lists_is_random(smoke_world):
     assert len(np.unique(rec)) > 500  # uniform over 2,000 tracks
 
 
-def test_catalog_item_lists_are_the_nearest_by_cosine_without_self():
+def test_hidden_item_lists_are_the_nearest_by_cosine_without_self():
     from types import SimpleNamespace
 
     emb = np.array([[1, 0], [9, 1], [0, 1], [1, 9], [-1, 0]], dtype=np.float32)  # lengths differ
-    lists = catalog_item_lists(SimpleNamespace(embeddings=emb), k=2)
+    lists = hidden_item_lists(SimpleNamespace(embeddings=emb), k=2)
     # cosines with track 0: 1 → 0.994, 3 → 0.110, 2 → 0, 4 → −1
     assert lists[0].tolist() == [1, 3]
     assert lists[2].tolist() == [3, 1]  # with track 2: 3 → 0.994, 1 → 0.110
