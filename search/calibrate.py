@@ -39,7 +39,8 @@ from sim_bridge.contract.files import ConfigError, atomic_write_text, load_yaml,
 from sim_bridge.abtest import TARGETS, measure_baselines
 from sim_bridge.worldgen import load_world_config
 
-from search.config import check_key, load_smoke, parse_space, to_optuna
+from search.config import load_smoke
+from search.space import check_key, parse_space, to_optuna
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO / "configs" / "calibrate.yaml"

@@ -27,8 +27,9 @@ from scipy import stats
 from sim_bridge.contract.files import ConfigError, atomic_dir, atomic_write_text, check_output_dir
 
 from search import errors, experiment, plots, trials
-from search.config import Objective, load_search_config, on_grid, parse_space, to_optuna
+from search.config import Objective, load_search_config
 from search.plots import Section, render_html, render_markdown
+from search.space import on_grid, parse_space, to_optuna
 from search.timeline import LIFT, best_at, time_to, timeline
 
 AB_COLUMNS = ("model", "metric", "effect", "upper", "lower", "significant")
@@ -66,7 +67,7 @@ def finished(frame: pd.DataFrame, obj: Objective, exp_dir: Path) -> pd.DataFrame
 
 def space_distributions(settings: dict, frame: pd.DataFrame) -> tuple[dict, list[str]]:
     """Optuna distributions of the sampled keys (from the run's search config via
-    :func:`search.config.to_optuna`), widened to hold every value the trials actually took
+    :func:`search.space.to_optuna`), widened to hold every value the trials actually took
     (the YAML may have changed since the run); inferred from the values when it is unreadable."""
     notes, sampled = [], {c.removeprefix("config/") for c in frame.columns if c.startswith("config/")}
     try:

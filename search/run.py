@@ -30,8 +30,9 @@ from sim_bridge.defaults import use_world_config
 
 from search import cluster, errors, experiment, searcher, trials
 from search.config import (OBJECTIVES, check_serving_search, load_search_config, load_smoke, objective,
-                           parse_space, touches_features, with_smoke)
+                           with_smoke)
 from search.errors import SearchError
+from search.space import parse_space, touches_features
 from search.progress import StatusTable  # also the name older runs' tuner.pkl look up
 from search.trainable import make_trainable
 from model.features import check_pop_transform

@@ -41,8 +41,9 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from search import experiment
-from search.config import AshaConfig, Objective, Param, SamplerConfig, on_grid, to_optuna
+from search.config import AshaConfig, Objective, SamplerConfig
 from search.errors import SearchError
+from search.space import Param, on_grid, to_optuna
 from search.trials import load_trials
 
 

@@ -10,8 +10,9 @@ from sim_bridge.contract.recs import ServingConfig
 from sim_bridge.contract.files import ConfigError, with_overrides
 
 from search.config import (ServingSearchConfig, check_serving_search, load_search_config, load_smoke,
-                           parse_benchmark_args, parse_space, to_optuna, touches_features)
+                           parse_benchmark_args)
 from search.searcher import base_point
+from search.space import parse_space, to_optuna, touches_features
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = ExperimentConfig()

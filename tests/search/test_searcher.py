@@ -11,8 +11,8 @@ from optuna.trial import TrialState
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from model.config import load_experiment_config
-from search.config import (SEARCH_FILE, AshaConfig, ConfigError, Param, SamplerConfig, load_search_config, objective,
-                           parse_space, to_optuna)
+from search.config import SEARCH_FILE, AshaConfig, ConfigError, SamplerConfig, load_search_config, objective
+from search.space import Param, parse_space, to_optuna
 from search.trials import pareto_mask, ranked
 from search.searcher import (FinalOnlyOptunaSearch, WarmStartError, base_point, build_sampler, build_scheduler,
                              build_searcher, earlier_trials, frozen_trials, progress_key, seed_study, study_storage)

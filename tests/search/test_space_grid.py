@@ -1,4 +1,4 @@
-"""search.config's ``step`` for floats: a features.* float is sampled on a grid, so trials share
+"""search.space's ``step`` for floats: a features.* float is sampled on a grid, so trials share
 training-data settings and the data cache is reused rather than written once per trial."""
 import dataclasses
 import math
@@ -11,7 +11,8 @@ import pytest
 from model.config import ExperimentConfig, flatten, load_experiment_config
 from sim_bridge.contract.files import ConfigError, with_overrides
 
-from search.config import Param, SamplerConfig, load_search_config, objective, on_grid, parse_space, to_optuna
+from search.config import SamplerConfig, load_search_config, objective
+from search.space import Param, on_grid, parse_space, to_optuna
 from search.searcher import base_point, build_sampler, frozen_trials
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,8 @@ from ray import tune
 
 from model.config import ExperimentConfig
 from search import cluster, trials
-from search.config import AshaConfig, SearchConfig, parse_space
+from search.config import AshaConfig, SearchConfig
+from search.space import parse_space
 from search.run import make_tuner
 from tests.search.fake_trainable import fake_trial
 
