@@ -51,10 +51,12 @@ LOGGING = "logging."  # space keys with this prefix set the logging run (logging
 
 @dataclass
 class CalibrateConfig:
-    """``configs/calibrate.yaml``."""
+    """``configs/calibrate.yaml``: every default here is the value that file gives (a test holds
+    them equal); the space has none, a calibration config must say it."""
 
+    space: dict[str, Any]
     world: str = "world_v2.yaml"  # relative to the calibrate config file
-    variants: list[str] = field(default_factory=lambda: ["dssm", "dense_block_emb64"])
+    variants: list[str] = field(default_factory=lambda: ["dssm", "l2_normalize", "dense_block_emb64"])
     num_samples: int = 12
     seed: int = 20260101  # the searcher's
     baseline_sessions: int = 20_000
@@ -65,7 +67,6 @@ class CalibrateConfig:
     logging_arms: list[str] = field(default_factory=list)  # empty: configs/logging.yaml's
     gate_pct: float = 6.0
     train_seeds: list[int] = field(default_factory=lambda: [0])  # each row trained once per seed, effects averaged
-    space: dict[str, Any] = field(default_factory=dict)
 
 
 def distance(measured: dict[str, float], variants: list[str]) -> float:

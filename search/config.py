@@ -87,8 +87,8 @@ class RungConfig:
     """
 
     enabled: bool = True  # false: multi-fidelity off (no rungs, no ASHA; train to max_epochs)
-    epochs: list[int] = field(default_factory=lambda: [1, 3, 6, 9, 12])
-    sessions: int = 3000
+    epochs: list[int] = field(default_factory=lambda: [1, 2])
+    sessions: int = 2000
     seed: int = 31_337
     patience: int = 1
     min_improvement: float = 1.0
@@ -116,10 +116,11 @@ class ServingSearchConfig:
     (ordered) grid while that improves the lift.
     """
 
-    policies: list[str] = field(default_factory=lambda: ["indexed", "i2i"])
+    policies: list[str] = field(default_factory=lambda: ["indexed", "i2i", "contextual", "botify_i2i"])
     knobs: dict[str, list[Any]] = field(default_factory=lambda: {
-        "k": [100, 200], "like_threshold": [0.3, 0.5, 0.7, 0.9], "skip_artists": [0, 1, 2, 3, 5]})
-    stepped: list[str] = field(default_factory=list)
+        "k": [100, 200], "like_threshold": [0.3, 0.5, 0.7, 0.9, 0.95, 1.01],
+        "skip_artists": [0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89]})
+    stepped: list[str] = field(default_factory=lambda: ["skip_artists"])
     sessions: int = 3000
     seed: int = 27_182
 
@@ -147,7 +148,7 @@ class SamplerConfig:
     (the baseline)."""
 
     kind: str = "tpe"
-    n_startup_trials: int = 8  # random trials before TPE (or the GP) models the space (of 50)
+    n_startup_trials: int = 8  # random trials before TPE (or the GP) models the space
 
     def __post_init__(self) -> None:
         if self.kind not in SAMPLERS:
@@ -160,13 +161,15 @@ class SamplerConfig:
 class AshaConfig:
     """ASHA on the rung lift (``rung_lift``, maximised); never used for ``--objective multi``.
 
-    Milestones are ``grace_period * reduction_factor**i`` reports (one report per epoch), so the
-    defaults 1 and 3 judge trials after epochs 1, 3 and 9: keep those among ``rungs.epochs``.
+    Milestones are ``grace_period * reduction_factor**i`` reports (one report per epoch): with
+    grace period 1 and reduction factor 4, trials are judged after epochs 1, 4, 16, ... (those that
+    ``train.max_epochs`` reaches), each time keeping the top quarter; keep the milestones among
+    ``rungs.epochs``, so ASHA judges fresh rung lifts.
     """
 
     enabled: bool = True
     grace_period: int = 1
-    reduction_factor: int = 3
+    reduction_factor: int = 4
 
     def __post_init__(self) -> None:
         if self.grace_period < 1:
@@ -177,12 +180,16 @@ class AshaConfig:
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """The whole of ``configs/search.yaml``; ``base`` is resolved relative to that file."""
+    """The whole of ``configs/search.yaml``; ``base`` is resolved relative to that file.
+
+    Every default here is the value ``configs/search.yaml`` gives (a test holds them equal); the
+    base, the overrides and the space have none: a search config must say them.
+    """
 
     base: str
+    overrides: dict[str, Any]  # dotted keys laid over the base for every trial
+    space: dict[str, Any]
     variant: str | None = None
-    overrides: dict[str, Any] = field(default_factory=dict)  # dotted keys laid over the base for every trial
-    space: dict[str, Any] = field(default_factory=dict)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     rungs: RungConfig = field(default_factory=RungConfig)

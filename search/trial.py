@@ -192,7 +192,7 @@ def _with_metrics(report_epoch: Callable[..., None], extra: dict[str, float]) ->
 def _watcher(setup: TrialSetup, simulator, rung_control, data, cfg, device) -> RungWatcher | None:
     if setup.rungs is None or rung_control is None:
         return None
-    search = setup.serving_search or ServingSearchConfig(policies=[cfg.serving.policy], knobs={})
+    search = setup.serving_search or ServingSearchConfig(policies=[cfg.serving.policy], knobs={}, stepped=[])
     tuner = ServingTuner(search, simulator, rung_control, setup.rungs.seed)
     return RungWatcher(setup.rungs, tuner, data, cfg.serving, device)
 

@@ -68,7 +68,8 @@ def test_smoke_search_writes_trials_and_the_best_world(tmp_path):
 @pytest.mark.parametrize("seeds", ["[]", "[0, -1]", "[1, 1]"])
 def test_bad_train_seeds_are_refused(tmp_path, capsys, seeds):
     bad = tmp_path / "cal.yaml"
-    bad.write_text(f"world: {calibrate.REPO}/configs/world_v2.yaml\ntrain_seeds: {seeds}\n")
+    bad.write_text(f"world: {calibrate.REPO}/configs/world_v2.yaml\ntrain_seeds: {seeds}\nspace:\n"
+                   "  genre_noise: {type: uniform, low: 0.2, high: 0.7}\n")
     assert calibrate.main(["--config", str(bad), "--out", str(tmp_path / "out")]) == 2
     assert "train_seeds: expected distinct training seeds >= 0" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -73,13 +73,13 @@ def test_empty_space_is_an_error():
 
 
 def test_unknown_top_level_key_in_search_yaml(tmp_path):
-    (tmp_path / "search.yaml").write_text("base: train.yaml\nspace: {}\nobjektive: {}\n")
+    (tmp_path / "search.yaml").write_text("base: train.yaml\noverrides: {}\nspace: {}\nobjektive: {}\n")
     with pytest.raises(ConfigError, match=r"search\.yaml: unknown key 'objektive'"):
         load_search_config(tmp_path / "search.yaml")
 
 
 def test_bad_eval_sessions_names_the_key(tmp_path):
-    (tmp_path / "search.yaml").write_text("base: train.yaml\neval: {sessions: 0}\n")
+    (tmp_path / "search.yaml").write_text("base: train.yaml\noverrides: {}\nspace: {}\neval: {sessions: 0}\n")
     with pytest.raises(ConfigError, match=r"eval\.sessions: must be >= 1"):
         load_search_config(tmp_path / "search.yaml")
 
@@ -139,10 +139,49 @@ def test_bad_candidates_fail_with_their_key():
     with pytest.raises(ConfigError, match="serving_search.policies.*bogus"):
         check_serving_search(ServingSearchConfig(policies=["bogus"]), ServingConfig())
     with pytest.raises(ConfigError, match="serving_search.knobs.k"):
-        check_serving_search(ServingSearchConfig(knobs={"k": [0]}), ServingConfig())
+        check_serving_search(ServingSearchConfig(knobs={"k": [0]}, stepped=[]), ServingConfig())
     with pytest.raises(ConfigError, match="serving_search.knobs.nope"):
-        check_serving_search(ServingSearchConfig(knobs={"nope": [1]}), ServingConfig())
+        check_serving_search(ServingSearchConfig(knobs={"nope": [1]}, stepped=[]), ServingConfig())
     with pytest.raises(ConfigError, match="serving_search.stepped: 'skip' is not one of the knobs"):
         ServingSearchConfig(knobs={"k": [10]}, stepped=["skip"])
     with pytest.raises(ConfigError, match="serving_search.knobs.k: a stepped knob's values must be in ascending"):
         ServingSearchConfig(knobs={"k": [20, 10]}, stepped=["k"])
+
+
+def test_the_code_defaults_are_search_yaml():
+    """configs/search.yaml and the config dataclasses' defaults say the same: a search config made
+    of the code's defaults (given the YAML's base, overrides and space, which have none) equals
+    the YAML's, and so does the TrialSetup every trial of it gets."""
+    from search.config import SearchConfig
+    from search.run import trial_setup
+
+    from_yaml = load_search_config(REPO / "configs" / "search.yaml")
+    from_code = SearchConfig(base=from_yaml.base, overrides=from_yaml.overrides, space=from_yaml.space)
+    assert from_code == from_yaml
+    assert trial_setup(from_code, per_trial_data=False) == trial_setup(from_yaml, per_trial_data=False)
+
+
+def test_the_code_defaults_are_smoke_yaml_and_calibrate_yaml():
+    """The same for configs/smoke.yaml (given its dotted overrides, world and benchmark flags)
+    and configs/calibrate.yaml (given its space)."""
+    from search.calibrate import CalibrateConfig
+    from search.config import CalibrateSmoke, SearchSmoke, SeedTableSmoke, SmokeConfig
+    from sim_bridge.contract.files import load_yaml
+
+    smoke = load_smoke()
+    assert SmokeConfig(search=SearchSmoke(overrides=smoke.search.overrides),
+                       seed_table=SeedTableSmoke(overrides=smoke.seed_table.overrides),
+                       calibrate=CalibrateSmoke(world=smoke.calibrate.world),
+                       benchmarks=smoke.benchmarks) == smoke
+    calibrate = load_yaml(REPO / "configs" / "calibrate.yaml", CalibrateConfig)
+    assert CalibrateConfig(space=calibrate.space) == calibrate
+
+
+@pytest.mark.parametrize("missing", ["overrides", "space"])
+def test_a_search_yaml_must_say_its_overrides_and_space(tmp_path, missing):
+    text = {"base": "base: train.yaml\n", "overrides": "overrides: {train.max_epochs: 1}\n",
+            "space": "space: {train.lr: {type: loguniform, low: 1.0e-4, high: 1.0e-2}}\n"}
+    del text[missing]
+    (tmp_path / "search.yaml").write_text("".join(text.values()))
+    with pytest.raises(ConfigError, match=rf"search\.yaml: {missing}: missing required key"):
+        load_search_config(tmp_path / "search.yaml")

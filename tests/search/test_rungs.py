@@ -11,12 +11,15 @@ from search.config import RungConfig, ServingSearchConfig
 from search.rungs import RungWatcher
 from search.serving_search import ServingTuner
 
+# a small grid: the whole serving search on a tiny world in a few seconds
+SMALL_GRID = {"k": [100, 200], "like_threshold": [0.3, 0.5, 0.7, 0.9], "skip_artists": [0, 1, 2, 3, 5]}
+
 
 class ScriptedTuner(ServingTuner):
     """A real tuner (real lists, real simulator) whose lifts follow a script, to drive the decisions."""
 
     def __init__(self, trial, lifts):
-        cfg = ServingSearchConfig(policies=["i2i"], knobs={}, sessions=50, seed=1)
+        cfg = ServingSearchConfig(policies=["i2i"], knobs={}, stepped=[], sessions=50, seed=1)
         super().__init__(cfg, trial.simulator, trial.control(50, 1), 1)
         self.script = list(lifts)
 
@@ -26,7 +29,7 @@ class ScriptedTuner(ServingTuner):
 
 def test_rung_lifts_at_rung_epochs_only(tiny_trial):
     cfg = RungConfig(epochs=[1, 3], sessions=300, seed=9, first_rung="search")
-    tuner = ServingTuner(ServingSearchConfig(policies=["indexed", "i2i"], sessions=300, seed=9), tiny_trial.simulator,
+    tuner = ServingTuner(ServingSearchConfig(policies=["indexed", "i2i"], knobs=SMALL_GRID, stepped=[], sessions=300, seed=9), tiny_trial.simulator,
                          tiny_trial.control(300, 9), 9)
     w = RungWatcher(cfg, tuner, tiny_trial.data, ServingConfig("i2i", k=20))
     assert math.isnan(w.latest) and not w.plateaued()
@@ -46,7 +49,7 @@ def test_rung_lifts_at_rung_epochs_only(tiny_trial):
 def _first_rung(trial, first_rung: str):
     """(watcher, its first rung lift, its tuner, its start): candidates indexed and i2i, starting from i2i."""
     cfg = RungConfig(epochs=[1, 3], sessions=300, seed=9, first_rung=first_rung)
-    tuner = ServingTuner(ServingSearchConfig(policies=["indexed", "i2i"], sessions=300, seed=9), trial.simulator,
+    tuner = ServingTuner(ServingSearchConfig(policies=["indexed", "i2i"], knobs=SMALL_GRID, stepped=[], sessions=300, seed=9), trial.simulator,
                          trial.control(300, 9), 9)
     start = ServingConfig("i2i", k=20, like_threshold=0.9, skip_artists=3)
     w = RungWatcher(cfg, tuner, trial.data, start)

@@ -13,7 +13,7 @@ def tuner_for(trial, cfg: ServingSearchConfig) -> ServingTuner:
 
 def test_the_search_keeps_the_best_serving_it_measured(tiny_trial):
     cfg = ServingSearchConfig(policies=["indexed", "i2i"], sessions=400, seed=5,
-                              knobs={"k": [5, 20], "like_threshold": [0.3, 0.9], "skip_artists": [0, 2]})
+                              knobs={"k": [5, 20], "like_threshold": [0.3, 0.9], "skip_artists": [0, 2]}, stepped=[])
     tuner = tuner_for(tiny_trial, cfg)
     lists = tuner.lists(tiny_trial.model, tiny_trial.data)
     start = ServingConfig("indexed", k=20)
@@ -30,7 +30,7 @@ def test_the_search_keeps_the_best_serving_it_measured(tiny_trial):
 
 def test_descent_passes_until_a_pass_changes_nothing(tiny_trial):
     cfg = ServingSearchConfig(policies=["i2i"], sessions=300, seed=7,
-                              knobs={"like_threshold": [0.3, 0.6, 0.9], "skip_artists": [0, 1, 3, 8]})
+                              knobs={"like_threshold": [0.3, 0.6, 0.9], "skip_artists": [0, 1, 3, 8]}, stepped=[])
     tuner = tuner_for(tiny_trial, cfg)
     lists = tuner.lists(tiny_trial.model, tiny_trial.data, min_k=20)
     choice = tuner.tune(lists, ServingConfig("i2i", k=20))
@@ -45,7 +45,7 @@ def test_descent_passes_until_a_pass_changes_nothing(tiny_trial):
 
 def test_a_policy_is_tried_only_with_the_knobs_it_reads(tiny_trial):
     cfg = ServingSearchConfig(policies=["indexed"], sessions=300, seed=6,
-                              knobs={"k": [5, 10], "like_threshold": [0.3, 0.9]})
+                              knobs={"k": [5, 10], "like_threshold": [0.3, 0.9]}, stepped=[])
     tuner = tuner_for(tiny_trial, cfg)
     choice = tuner.search(tuner.lists(tiny_trial.model, tiny_trial.data), ServingConfig("indexed", k=10))
     assert choice.tried == 2  # indexed with k 10 (the start), then k 5; like_threshold is not its knob
@@ -94,7 +94,7 @@ def test_a_stepped_knob_climbs_to_its_peak_and_stops_at_the_first_drop():
     assert choice.serving.skip_artists == 13
     # 3 (start), 2 (down: worse), 5, 8, 13, 21 (up until the drop); the second pass measures nothing new
     assert tuner.asked == [3, 2, 5, 8, 13, 21] and choice.tried == 6
-    full = _Scripted(ServingSearchConfig(policies=["i2i"], knobs={"skip_artists": SKIPS}), peak)
+    full = _Scripted(ServingSearchConfig(policies=["i2i"], knobs={"skip_artists": SKIPS}, stepped=[]), peak)
     assert full.tune(Lists(None, None), ServingConfig("i2i", k=10, skip_artists=3)).serving.skip_artists == 13
     assert len(full.asked) == len(SKIPS)  # the whole grid, for the same answer
 
@@ -104,7 +104,7 @@ def test_a_stepped_knob_keeps_a_local_peak_that_the_whole_grid_would_pass():
     start = ServingConfig("i2i", k=10, skip_artists=0)
     stepped = ServingSearchConfig(policies=["i2i"], knobs={"skip_artists": SKIPS}, stepped=["skip_artists"])
     assert _Scripted(stepped, two_peaks).tune(Lists(None, None), start).serving.skip_artists == 1
-    whole = ServingSearchConfig(policies=["i2i"], knobs={"skip_artists": SKIPS})
+    whole = ServingSearchConfig(policies=["i2i"], knobs={"skip_artists": SKIPS}, stepped=[])
     assert _Scripted(whole, two_peaks).tune(Lists(None, None), start).serving.skip_artists == 55
 
 

@@ -18,7 +18,7 @@ def tiny_inputs(tiny_trial):
     setup = TrialSetup(EvalConfig(sessions=300, seed=11), ObjectiveConfig(),
                        rungs=RungConfig(epochs=[1, 2], sessions=200, seed=12),
                        serving_search=ServingSearchConfig(policies=["indexed", "i2i"], sessions=200, seed=13,
-                                                          knobs={"k": [10, 20], "skip_artists": [0, 2]}))
+                                                          knobs={"k": [10, 20], "skip_artists": [0, 2]}, stepped=[]))
     return prepare(tiny_trial.simulator.world, tiny_trial.events, setup, tiny_trial.cfg.features), setup
 
 

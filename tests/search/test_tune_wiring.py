@@ -43,7 +43,7 @@ def _settings(n, seed=3):
 def _tuner(exp_dir, n, resume=False, seed=3, sleep=0.0):
     trainable = tune.with_resources(tune.with_parameters(fake_trial, epochs=2, sleep=sleep), {"cpu": 1})
     spec = parse_space(SPACE, ExperimentConfig())
-    scfg = SearchConfig(base="-", asha=AshaConfig(enabled=False))  # wiring only: every trial runs to its end
+    scfg = SearchConfig(base="-", overrides={}, space=SPACE, asha=AshaConfig(enabled=False))  # wiring only: every trial runs to its end
     return make_tuner(trainable, exp_dir, _settings(n, seed), scfg, ExperimentConfig(), spec, resume)
 
 
@@ -127,7 +127,7 @@ def test_a_search_where_every_trial_errors_is_an_error(trial_log, tmp_path, caps
     spec = parse_space({**SPACE, "model.hidden_dim": {"type": "choice", "values": [13]}}, ExperimentConfig())
     trainable = tune.with_resources(tune.with_parameters(fake_trial, epochs=1), {"cpu": 1})
     exp = tmp_path / "all_errored"
-    make_tuner(trainable, exp, _settings(2), SearchConfig(base="-"), ExperimentConfig(), spec, False).fit()
+    make_tuner(trainable, exp, _settings(2), SearchConfig(base="-", overrides={}, space=SPACE), ExperimentConfig(), spec, False).fit()
     with pytest.raises(SearchError) as info:
         finish(exp, _settings(2))
     message = str(info.value)
