@@ -54,3 +54,18 @@ def progress_cells(trial_id: str, state: str, result) -> list[str]:
     return [str(trial_id), state, fmt(epochs), fmt(result.get("rung_lift"), 4),
             lift_text(result.get("lift_vs_sticky"), result.get("lift_lower"), result.get("lift_upper")),
             serving_text(result), fmt(result.get("val_loss"), 4), fmt(result.get("stop_reason"))]
+
+
+def logs_text(logs: str, arms: list[str] | None) -> str:
+    """One line saying which training logs a search read and whether their logging policies read
+    the simulator's hidden truth (``arms``: the logging run's policies; None for given logs)."""
+    from sim_bridge.policies import reads_hidden_truth
+
+    if arms is None:
+        return f"training logs: {logs} (given: their logging policies are not recorded here)"
+    hidden = [arm for arm in arms if reads_hidden_truth(arm)]
+    said = f"training logs: {logs}, written by {', '.join(arms)}"
+    if hidden:
+        return (f"{said} — HIDDEN-LIST LOGS: {len(hidden)} of {len(arms)} arms read the simulator's hidden "
+                f"truth ({', '.join(sorted(set(hidden)))}); a real service's logs cannot hold that")
+    return f"{said} (public policies only)"

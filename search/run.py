@@ -28,7 +28,7 @@ from model.config import flatten, load_experiment_config
 from sim_bridge.contract.files import ConfigError, with_overrides
 from sim_bridge.defaults import use_world_config
 
-from search import cluster, errors, experiment, searcher, trials
+from search import cluster, errors, experiment, formatting, searcher, trials
 from search.config import (OBJECTIVES, check_serving_search, load_search_config, load_smoke, objective,
                            with_smoke)
 from search.errors import SearchError
@@ -182,6 +182,14 @@ def load_inputs(world_dir: Path, logs_path: Path, setup: TrialSetup, base, per_t
     return inputs, setup
 
 
+def builtin_logs_arms(smoke: bool) -> list[str]:
+    """The policies of the built-in (smoke) world's logging run: what wrote the built-in logs."""
+    from sim_bridge import defaults
+
+    config = defaults.SMOKE_LOGGING if smoke else defaults.logging_config(defaults.world_config_path())
+    return list(config.arms)
+
+
 def resolve_paths(world: str | None, logs: str | None, smoke: bool) -> tuple[Path, Path]:
     """``--world``/``--logs`` as absolute paths, or the built-in (smoke) world and its logs,
     generated and cached; a given path that does not exist is a SearchError."""
@@ -249,8 +257,11 @@ def run(args: argparse.Namespace) -> int:
     warm = searcher.earlier_trials(args.warm_start, settings["objective"]) if args.warm_start else None
     if not args.resume:
         use_world_config(args.world_config)  # a missing or bad file is a ConfigError naming it
+    if settings["logs"] is None and not args.resume:  # the built-in logs: record their logging run's arms
+        settings["logs_arms"] = builtin_logs_arms(settings["smoke_test"])
     world_dir, logs_path = resolve_paths(settings["world"], settings["logs"], settings["smoke_test"])
     settings.update(world=str(world_dir), logs=str(logs_path))
+    print(formatting.logs_text(settings["logs"], settings.get("logs_arms")), flush=True)
     # loading the world and logs here turns a bad input into one line before Ray starts or a file is written
     per_trial_data = touches_features(spec)
     inputs, setup = load_inputs(world_dir, logs_path, trial_setup(scfg, per_trial_data), base, per_trial_data)
@@ -262,7 +273,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"experiment: {exp_dir}\nTensorBoard: tensorboard --logdir {exp_dir}\nOptuna dashboard: "
           f"optuna-dashboard --storage-class JournalFileStorage {exp_dir / experiment.JOURNAL_FILE} --host 127.0.0.1",
           flush=True)
-    tuner.fit()
+    try:
+        tuner.fit()  # Ctrl-C: Tune stops the trials, saves its state and returns
+    finally:
+        mark_interrupted(exp_dir)
     code = finish(exp_dir, settings)
     if args.confirm and code == 0:
         from search import confirm
@@ -276,23 +290,45 @@ def run(args: argparse.Namespace) -> int:
 def finish(exp_dir: Path, settings: dict) -> int:
     """Write trials.parquet, summary.md and best/; say how to resume if trials are missing.
 
-    A search whose every trial ended without finishing (errored, or stopped) is an error: there
-    is no ``best/`` to point at.
+    A search that ends with no finished trial is an error (one line, exit 2): there is no
+    ``best/`` to point at. When it stopped early (Ctrl-C, ``--time-budget-s``) its state is kept
+    and the line says how to resume it.
     """
     frame, best = trials.write_results(exp_dir, objective(settings["objective"]),
-                                       header=f"Experiment `{exp_dir}`.\n")
+                                       header=f"Experiment `{exp_dir}`; "
+                                       f"{formatting.logs_text(settings['logs'], settings.get('logs_arms'))}.\n")
     print((exp_dir / experiment.SUMMARY_FILE).read_text(), flush=True)
     done = int(frame["status"].isin(["finished", "stopped", "errored"]).sum()) if "status" in frame else 0
-    if done < settings["num_samples"]:  # interrupted trials are left "running"/"pending"
-        print(f"{done} of {settings['num_samples']} trials ended; continue with:\n"
-              f"  python -m search.run --resume --storage-path {exp_dir.parent} --name {exp_dir.name}", flush=True)
-    elif best.empty:
-        raise SearchError(f"no trial finished ({trials.status_counts(frame)}); {trials.first_error(frame)}"
-                          f"see {exp_dir / experiment.SUMMARY_FILE}")
+    stopped_early = done < settings["num_samples"]  # interrupted trials are left "running"/"pending"
+    resume = f"python -m search.run --resume --storage-path {exp_dir.parent} --name {exp_dir.name}"
+    if best.empty:
+        raise SearchError(no_finished_trial(frame, settings, exp_dir, resume if stopped_early else None))
+    if stopped_early:
+        print(f"{done} of {settings['num_samples']} trials ended; continue with:\n  {resume}", flush=True)
     listed = [exp_dir / name for name in (experiment.TRIALS_FILE, experiment.SUMMARY_FILE)]
     listed += [exp_dir / experiment.BEST_DIR] if not best.empty else []
     print(f"results: {', '.join(map(str, listed))}", flush=True)
     return 0
+
+
+def no_finished_trial(frame, settings: dict, exp_dir: Path, resume: str | None) -> str:
+    """The one line of a search that ended with no finished trial; ``resume``: the command that
+    goes on with it, when it stopped early."""
+    counts = trials.status_counts(frame)
+    if resume is None:
+        return f"no trial finished ({counts}); {trials.first_error(frame)}see {exp_dir / experiment.SUMMARY_FILE}"
+    budget = settings.get("time_budget_s")
+    detail = counts + (f"; --time-budget-s {budget:g}" if budget else "")
+    return f"no trial finished before the search stopped ({detail}); its state is kept: {resume}"
+
+
+def mark_interrupted(exp_dir: Path) -> None:
+    """Trials the Optuna journal still shows running once the search stopped were interrupted:
+    mark them FAIL there (:func:`search.searcher.fail_unfinished`)."""
+    failed = searcher.fail_unfinished(exp_dir)
+    if failed:
+        print(f"{failed} trial(s) were running when the search stopped: marked FAIL in "
+              f"{exp_dir / experiment.JOURNAL_FILE} (--resume runs them again)", flush=True)
 
 
 # ---------------------------------------------------------------- --resume --num-samples N

@@ -421,6 +421,12 @@ def policy_spec(cfg: ServingConfig) -> str:
 
 BASELINES = ("random", "sticky_artist", "sticky_artist_exclusive", "toppop", "toppop_catalog")
 RENAMED = "contextual_catalog"  # the old name of contextual_hidden, refused with the new one
+HIDDEN_TRUTH_POLICIES = ("oracle", "contextual_hidden")  # the policies that read the simulator's hidden truth
+
+
+def reads_hidden_truth(spec: str) -> bool:
+    """Whether the policy of CLI spec ``spec`` reads the simulator's hidden truth."""
+    return spec.partition(":")[0] in HIDDEN_TRUTH_POLICIES
 
 
 def make_policy(spec: str, world) -> Policy:
