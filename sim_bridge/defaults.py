@@ -136,9 +136,11 @@ def ensure_smoke_world() -> Path:
     return ensure_world(load_world_config(SMOKE_WORLD_CONFIG), name="smoke-world")
 
 
+SMOKE_LOGGING = LoggingConfig(experiment="smoke-logging", sessions=4_000, seed=5)  # the smoke world's logging run
+
+
 def ensure_smoke_logs() -> Path:
-    config = LoggingConfig(experiment="smoke-logging", sessions=4_000, seed=5)
-    return ensure_logs(ensure_smoke_world(), config)
+    return ensure_logs(ensure_smoke_world(), SMOKE_LOGGING)
 
 
 # --------------------------------------------------------------------------- the logging run
