@@ -60,12 +60,48 @@ class FinalOnlyOptunaSearch(OptunaSearch):
             return
         value, step = result.get(self.progress_key), result.get("training_iteration")
         if value is not None and step is not None and math.isfinite(float(value)):
-            self._ot_trials[trial_id].report(float(value), int(step))
+            self._live_trial(trial_id).report(float(value), int(step))
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if result is not None and not result.get("final", False):
             result = None  # stopped before its final report → PRUNED (FAIL when errored)
+        if trial_id not in self._completed_trials:
+            self._live_trial(trial_id)
         super().on_trial_complete(trial_id, result=result, error=error)
+
+    def _live_trial(self, trial_id: str) -> optuna.Trial:
+        """The trial's Optuna trial. One that a stopped search marked FAIL (:func:`fail_unfinished`)
+        and Tune now runs again (``--resume``) is replaced, the first time it is heard of, by a new
+        Optuna trial with the same values (user attribute ``rerun_of``: the old number)."""
+        checked = self.__dict__.setdefault("_live", set())  # absent from a searcher pickled by older code
+        if trial_id not in checked:
+            checked.add(trial_id)
+            old = self._ot_study.get_trials(deepcopy=False)[self._ot_trials[trial_id].number]
+            if old.state == optuna.trial.TrialState.FAIL:
+                self._ot_study.enqueue_trial(old.params, user_attrs={RERUN_OF: old.number})
+                self._ot_trials[trial_id] = self._ot_study.ask(fixed_distributions=old.distributions)
+        return self._ot_trials[trial_id]
+
+
+RERUN_OF = "rerun_of"  # user attribute of an Optuna trial that reruns an interrupted one
+
+
+def fail_unfinished(exp_dir: str | Path) -> int:
+    """Tell the run's study that every trial still RUNNING in it failed; the number of them.
+
+    Called when the search stops: nothing runs any more, so a trial the journal still shows running
+    was interrupted (Ctrl-C, the time budget). Marked FAIL, optuna-dashboard no longer shows it
+    running forever; ``--resume`` reruns it as a new Optuna trial (see ``_live_trial``).
+    """
+    if not (Path(exp_dir) / experiment.JOURNAL_FILE).is_file():
+        return 0
+    storage, failed = study_storage(exp_dir), 0
+    for name in optuna.get_all_study_names(storage):
+        study = optuna.load_study(study_name=name, storage=storage, sampler=optuna.samplers.RandomSampler())
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            failed += 1
+    return failed
 
 
 def study_storage(exp_dir: str | Path) -> JournalStorage:
