@@ -48,9 +48,9 @@ def flat_search(index: faiss.IndexFlatL2, queries: np.ndarray, k: int) -> tuple[
 
     faiss switches from scanning the items query by query to one BLAS product when queries ×
     dimensions reaches ``distance_compute_blas_threshold`` (128,000 in faiss 1.15: 2,000 queries of
-    64 dimensions). On 45k items the scan costs ~0.35 ms a query at any batch size and the product
-    ~0.14 ms from about 16 queries on (``benchmarks/bench_flat_search.py``); a simulation reads
-    its per-track lists a few to a few hundred at a time.
+    64 dimensions). The scan costs the same a query at any batch size, and the product is cheaper
+    a query from a few queries on (``benchmarks/bench_flat_search.py``; see docs/results.md); a
+    simulation reads its per-track lists a few to a few hundred at a time.
     """
     faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES * index.d
     return index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
@@ -87,8 +87,8 @@ class ItemNeighbours:
 
     Read like the int32 table [n_tracks, k] the i2i policies serve from (``table[tracks]`` for an
     int array of any shape; a track without an embedding has a row of -1). A simulation reads the
-    rows of the tracks its sessions anchor on — a rung's 2,000 i2i sessions about 5,300 of 45,000
-    tracks — so a rung pays for those rows only; :meth:`to_dict` computes the rest (a checkpoint's
+    rows of the tracks its sessions anchor on — for a rung's sessions a small part of the tracks —
+    so a rung pays for those rows only; :meth:`to_dict` computes the rest (a checkpoint's
     lists). The embeddings are a copy taken at construction: the lists stay those of the weights
     they were made from while training goes on. :meth:`truncated` views share the rows computed.
     """
@@ -152,14 +152,12 @@ class ItemNeighbours:
     def _nearest_others(self, rows: np.ndarray, chunk: int = 256) -> np.ndarray:
         """int64 [len(rows), k]: each row's k nearest other rows, nearest first.
 
-        faiss ranks by |x|² + |y|² − 2x·y, whose float32 rounding (~1e-5 on these embeddings)
-        reorders near-ties differently from one batch of queries to another; its top k + 1 +
-        RERANK_MARGIN are re-ranked by the squared differences themselves, ties by row, so a
-        track's list is the same whenever and with whichever others it is computed — unless more
-        than RERANK_MARGIN tracks lie within that rounding of its k-th nearest. Crowded embeddings
-        do that: the seed's configuration on the built-in world (a −10% model) has 23,831
-        distinct embeddings for 38,350 items and a median 1.3e-5 between the 201st and 218th
-        nearest, and 828 of 1,500 of its lists differ when read 3 at a time. Within one
+        faiss ranks by |x|² + |y|² − 2x·y, whose float32 rounding reorders near-ties differently
+        from one batch of queries to another; its top k + 1 + RERANK_MARGIN are re-ranked by the
+        squared differences themselves, ties by row, so a track's list is the same whenever and
+        with whichever others it is computed — unless more than RERANK_MARGIN tracks lie within
+        that rounding of its k-th nearest. Crowded embeddings do that (a nearly collapsed model's,
+        whose items share few distinct embeddings; see docs/results.md). Within one
         :class:`ItemNeighbours` a list is computed once, so what one trial serves is consistent.
         """
         queries = self.embeddings[rows]

@@ -3,11 +3,11 @@
 The same update as ``torch.optim.SparseAdam`` (first and second moments of the touched rows only,
 bias correction by the parameter's step count) with Adam's coupled L2 weight decay added to those
 rows' gradients, as ``torch.optim.Adam(weight_decay=...)`` adds it to every row. SparseAdam builds
-and coalesces several sparse tensors per step; on a CPU that was 38% of a training epoch of the
-search's models (``torch.profiler`` on one epoch, 1 thread). Here the gradient's row indices are
+and coalesces several sparse tensors per step, a large part of a training epoch of the search's
+models on a CPU (``torch.profiler``; see docs/results.md). Here the gradient's row indices are
 made unique once, duplicates summed with ``index_add_``, and the moments and weights updated with
-row gathers and scatters (``index_select``, ``index_copy_``: on one CPU thread several times
-faster than advanced indexing).
+row gathers and scatters (``index_select``, ``index_copy_``: on one CPU thread faster than
+advanced indexing).
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ its logged TopPop and measures
   the seminar DSSM and row 9), each trained on those logs, served indexed and A/B-tested against
   sticky_artist exactly as ``search.seed_table`` does, against the seed's published effect
   (``train_seeds``: each row trained once per seed, as ``search.seed_table --train-seed``, and the
-  effects averaged — one training moves a row by up to 15 points);
+  effects averaged — training noise alone moves a row, see docs/results.md);
 
 Objective (minimised): the root mean square of the normalised misses — a baseline's miss in % over
 3, a row's miss in points over its published CI's half-width — so a world inside every target

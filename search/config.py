@@ -81,7 +81,7 @@ class RungConfig:
     first rung chooses the serving the later ones keep: ``first_rung: start`` (the config's serving
     as it is: one simulation a rung), ``policies`` (each candidate policy at the config's knobs,
     one simulation each) or ``search`` (the whole serving search, each policy at its best knobs:
-    ~10x the simulations). A trial stops by itself after
+    one simulation per candidate). A trial stops by itself after
     ``patience`` rungs in a row that do not beat its best rung lift by ``min_improvement`` points,
     and at the last rung at the latest; it is served with the weights of its best rung.
     """

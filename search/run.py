@@ -232,7 +232,7 @@ def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resum
     scheduler = searcher.build_scheduler(obj, scfg.asha, base.train.max_epochs, scfg.rungs.enabled,
                                          record=exp_dir / experiment.ASHA_STOPS_FILE)
     # reuse_actors: a trial starts in the worker process the last one ended in, not a fresh one that
-    # imports torch, Ray and the project again (~5 s of a core, every trial, beside a running trial)
+    # imports torch, Ray and the project again, every trial, beside a running trial (see docs/results.md)
     tune_config = tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=settings["num_samples"],
                                   time_budget_s=settings.get("time_budget_s"), reuse_actors=True)
     return tune.Tuner(trainable, param_space={"seed": settings["seed"]}, tune_config=tune_config,

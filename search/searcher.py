@@ -19,7 +19,8 @@ intermediate values (the rung lift when the objective is maximised, the validati
 is minimised). TPE ranks pruned trials by the last epoch they reached, then by that value, so a
 trial ASHA kept until epoch 4 counts as better than one stopped at epoch 1, and of two stopped at
 epoch 1 the one with the higher rung lift; without the values every pruned trial ranked alike.
-ASHA stops 40–55% of a search's trials after one epoch: much of what a search measures.
+ASHA stops many of a search's trials after one epoch (see docs/results.md): much of what a search
+measures.
 
 ``--warm-start EXPERIMENT_DIR`` seeds a new study with an earlier run's trials: every finished trial
 whose sampled values all lie inside the new space becomes a COMPLETE trial (its objective value as

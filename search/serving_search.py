@@ -159,8 +159,8 @@ class ServingTuner:
 
 def model_lists(model, data, k: int, policies: list[str], device: str = "cpu", have: Lists | None = None) -> Lists:
     """``model``'s top-``k`` lists: per user when a policy needs them, per track likewise, those
-    computed as the simulations read them (:class:`model.infer.ItemNeighbours`: all of them take
-    ~8 s for 45k tracks on one core; a rung's i2i sessions read a sixth).
+    computed as the simulations read them (:class:`model.infer.ItemNeighbours`: a rung's i2i
+    sessions read the lists of only the tracks they anchor on; see docs/results.md for the time).
 
     ``have``: lists already computed from the *same weights* (the caller's promise: a trial's best
     rung, whose weights it restored). A kind in it at least ``k`` long is taken as it is (with the

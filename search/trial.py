@@ -87,7 +87,7 @@ class TrialInputs:
 
     ``data`` is the shared training data, or None when each trial builds its own from ``events``;
     the controls are sticky_artist's sessions on the evaluation, rung and serving-search seeds;
-    the simulator's per-world start table is built once (about 2 s a trial saved).
+    the simulator's per-world start table is built once, not once a trial.
     """
 
     world: World
@@ -147,8 +147,8 @@ def run_trial(cfg: ExperimentConfig, inputs: TrialInputs, setup: TrialSetup, dev
     if setup.serving_search is not None and inputs.tuning_control is not None:
         tuner = ServingTuner(setup.serving_search, simulator, inputs.tuning_control, setup.serving_search.seed)
         lists = tuner.lists(result.model, data, device, cfg.serving.k, have=lists)
-        # the search's policies read most lists (contextual, botify_i2i: over half of them) and
-        # the checkpoint saves them all: computed in one batch, ~2x faster a list than as read
+        # the search's policies read most lists (contextual, botify_i2i) and the checkpoint saves
+        # them all: computed in one batch, faster a list than as read (see docs/results.md)
         lists = lists.compute_all()
         # from the config's serving, not the rungs' choice: the final choice depends on the weights
         # and the lists only (the rungs served the start's serving, or chose on fewer sessions)

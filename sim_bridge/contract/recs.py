@@ -6,8 +6,8 @@ Recommendation files:
 - item to item: ``{"item_id": 12, "recommendations": [40, ...]}`` (botify's ``Sequential``/i2i)
 
 Lists keep their order (rank 1 first). Writes are atomic; a malformed line raises
-:class:`RecFileError` naming ``file:line`` and the field. Reading is one ``json.loads`` per line
-(a 50k × 100 file reads in about a second); writing is one C-level ``json.dumps`` per list.
+:class:`RecFileError` naming ``file:line`` and the field. Reading is one ``json.loads`` per line;
+writing is one C-level ``json.dumps`` per list.
 
 ``top_tracks.json`` is a JSON list of track ids, most listened first (what botify 2025's TopPop
 recommender loads). :class:`ServingConfig` names the rule that serves a model's lists; the rules
