@@ -37,7 +37,7 @@ def trial_log(tmp_path_factory):
 
 
 def _settings(n, seed=3):
-    return {"num_samples": n, "seed": seed, "objective": "score", "max_concurrent": 2}
+    return {"num_samples": n, "seed": seed, "objective": "score", "max_concurrent": 2, "logs": "fake.parquet"}
 
 
 def _tuner(exp_dir, n, resume=False, seed=3, sleep=0.0):
