@@ -37,7 +37,8 @@ from search.config import parse_benchmark_args, search_defaults  # noqa: E402
 from search.serving_search import ServingTuner  # noqa: E402
 from search.trials import load_trials, ranked  # noqa: E402
 from sim_bridge.abtest import paired_eval  # noqa: E402
-from sim_bridge.policies import StickyArtist, serving_policy  # noqa: E402
+from sim_bridge.policies import StickyArtist  # noqa: E402
+from sim_bridge.policy_specs import serving_policy
 from sim_bridge.simulator import Simulator  # noqa: E402
 from sim_bridge.world import load_world  # noqa: E402
 

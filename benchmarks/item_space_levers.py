@@ -39,7 +39,7 @@ from sim_bridge.contract.logs import read_logs  # noqa: E402
 from sim_bridge.contract.recs import ServingConfig  # noqa: E402
 from sim_bridge.defaults import (ensure_default_logs, ensure_default_world, ensure_smoke_logs,  # noqa: E402
                                  ensure_smoke_world)
-from sim_bridge.policies import needs_item_lists, serving_policy  # noqa: E402
+from sim_bridge.policy_specs import needs_item_lists, serving_policy  # noqa: E402
 from sim_bridge.world import load_world  # noqa: E402
 
 from search.config import EvalConfig, parse_benchmark_args, search_defaults  # noqa: E402

@@ -31,7 +31,7 @@ from sim_bridge.world import World, load_world
 from search import errors, experiment
 from search.config import load_search_config
 from search.trials import load_trials, ranked, status_counts
-from sim_bridge.policies import policy_spec
+from sim_bridge.policy_specs import policy_spec
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SEED = 909_000

@@ -48,7 +48,8 @@ from model.config import ExperimentConfig, load_experiment_config
 from model.infer import item_embeddings, write_item_embeddings
 from sim_bridge.contract.files import atomic_dir, atomic_path, atomic_write_text
 from sim_bridge.contract.catalog import Catalog
-from sim_bridge.policies import Policy, needs_item_lists, needs_user_lists, serving_policy
+from sim_bridge.policies import Policy
+from sim_bridge.policy_specs import needs_item_lists, needs_user_lists, serving_policy
 from sim_bridge.contract.recs import read_item_recs, read_user_recs, write_item_recs, write_user_recs
 
 from search.config import Objective, objective

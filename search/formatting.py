@@ -36,7 +36,7 @@ def lift_text(lift, lower, upper) -> str:
 def serving_text(result) -> str:
     """The serving a trial chose: its policy and the knobs that policy reads (``i2i k=200 like=0.5
     skip=1``); ``-`` before the trial chose one. ``result``: a report or a trials.parquet row."""
-    from sim_bridge.policies import POLICY_KNOBS
+    from sim_bridge.policy_specs import POLICY_KNOBS
 
     policy = result.get("serving/policy")
     if not isinstance(policy, str) or not policy:
@@ -59,7 +59,7 @@ def progress_cells(trial_id: str, state: str, result) -> list[str]:
 def logs_text(logs: str, arms: list[str] | None) -> str:
     """One line saying which training logs a search read and whether their logging policies read
     the simulator's hidden truth (``arms``: the logging run's policies; None for given logs)."""
-    from sim_bridge.policies import reads_hidden_truth
+    from sim_bridge.policy_specs import reads_hidden_truth
 
     if arms is None:
         return f"training logs: {logs} (given: their logging policies are not recorded here)"

@@ -42,7 +42,7 @@ from sim_bridge.contract import columns as C
 from sim_bridge.contract.files import atomic_write_text, load_yaml
 from sim_bridge.contract.logs import write_logs
 from sim_bridge.contract.recs import ServingConfig
-from sim_bridge.policies import BASELINES, policy_spec
+from sim_bridge.policy_specs import BASELINES, policy_spec
 
 from search import errors, experiment
 from search.errors import SearchError

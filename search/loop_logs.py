@@ -32,7 +32,7 @@ def round_logging(base: defaults.LoggingConfig, baselines: list[str], winner_arm
 
 def simulate_round(world, cfg: defaults.LoggingConfig, out: Path) -> pd.DataFrame:
     """Simulate ``cfg`` on ``world`` into ``out`` (each distinct spec built once); returns the events."""
-    from sim_bridge.policies import make_policy
+    from sim_bridge.policy_specs import make_policy
 
     built = {spec: make_policy(spec, world) for spec in dict.fromkeys(cfg.arms)}
     return defaults.simulate_logs_of(world, cfg, out, [built[spec] for spec in cfg.arms])

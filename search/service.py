@@ -43,7 +43,8 @@ from sim_bridge.contract import columns as C
 from sim_bridge.abtest import arm_index, arm_names
 from sim_bridge.contract.catalog import Catalog, read_catalog, track_row
 from sim_bridge.live import LiveSessions
-from sim_bridge.policies import Policy, make_policy, policy_spec
+from sim_bridge.policies import Policy
+from sim_bridge.policy_specs import make_policy, policy_spec
 from sim_bridge.world import TRACKS_JSON
 
 from search import experiment, trials

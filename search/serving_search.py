@@ -22,7 +22,7 @@ from model.infer import ItemNeighbours, recommend
 from sim_bridge.abtest import paired_lift
 from sim_bridge.contract.files import with_overrides
 from sim_bridge.contract.recs import ServingConfig
-from sim_bridge.policies import knobs_of, needs_item_lists, needs_user_lists, serving_policy
+from sim_bridge.policy_specs import knobs_of, needs_item_lists, needs_user_lists, serving_policy
 from sim_bridge.simulator import Simulator
 
 from search.config import ServingSearchConfig

@@ -38,7 +38,7 @@ from sim_bridge.contract.files import from_dict, with_overrides
 
 from search import experiment
 from search.trial import NAN, OBJECTIVE_KEYS, TrialInputs, TrialSetup, run_trial
-from sim_bridge.policies import needs_item_lists
+from sim_bridge.policy_specs import needs_item_lists
 
 
 def make_trainable(inputs: TrialInputs, setup: TrialSetup, base: ExperimentConfig, exp_dir: Path,

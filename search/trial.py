@@ -31,7 +31,8 @@ from model.config import ExperimentConfig
 from model.features import FeatureConfig, TrainingData, build_training_data
 from model.train import train
 from sim_bridge.abtest import paired_eval
-from sim_bridge.policies import Policy, StickyArtist, needs_item_lists, serving_policy
+from sim_bridge.policies import Policy, StickyArtist
+from sim_bridge.policy_specs import needs_item_lists, serving_policy
 from sim_bridge.simulator import Simulator
 from sim_bridge.world import World
 

@@ -163,7 +163,7 @@ def _check_table_out(args: argparse.Namespace) -> None:
 
 def _policy(flag: str, spec: str, world):
     """``make_policy`` with the flag named in its error."""
-    from sim_bridge.policies import make_policy
+    from sim_bridge.policy_specs import make_policy
 
     try:
         return make_policy(spec, world)

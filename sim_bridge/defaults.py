@@ -24,7 +24,7 @@ from sim_bridge.abtest import simulate_experiment
 from sim_bridge.contract.files import ConfigError, from_dict, load_yaml, read_yaml
 from sim_bridge.contract.logs import read_logs, write_logs
 from sim_bridge.contract.recs import top_tracks_by_time, write_top_tracks
-from sim_bridge.policies import make_policy
+from sim_bridge.policy_specs import make_policy
 from sim_bridge.simulator import Simulator, result_events
 from sim_bridge.world import TOP_TRACKS_JSON as TOP_TRACKS, load_world, save_world
 from sim_bridge.worldgen import build_world, load_world_config

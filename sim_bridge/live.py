@@ -1,6 +1,6 @@
 """Serving a batch policy one request at a time, as botify's HTTP API asks for it.
 
-The policies (:mod:`sim_bridge.policies`, :mod:`sim_bridge.policies`) serve a batch of
+The policies (:mod:`sim_bridge.policies`) serve a batch of
 sessions held in a :class:`SessionBatch`. A service answers one request at a time: "user U has
 just played track T for a fraction F of it; what next?". :class:`LiveSessions` keeps each user's
 open session in one slot of a SessionBatch (the tracks played so far, in order, and the last

@@ -11,7 +11,7 @@ writing is one C-level ``json.dumps`` per list.
 
 ``top_tracks.json`` is a JSON list of track ids, most listened first (what botify 2025's TopPop
 recommender loads). :class:`ServingConfig` names the rule that serves a model's lists; the rules
-themselves are :mod:`sim_bridge.policies` (one factory, :func:`sim_bridge.policies.serving_policy`).
+themselves are :mod:`sim_bridge.policies` (one factory, :func:`sim_bridge.policy_specs.serving_policy`).
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from sim_bridge.defaults import ensure_smoke_world
 from sim_bridge.drive import DriveConfig, DriveError, drive
 from sim_bridge.abtest import simulate_experiment
 from sim_bridge.contract.logs import read_logs
-from sim_bridge.policies import make_policy
+from sim_bridge.policy_specs import make_policy
 from sim_bridge.contract.recs import write_item_recs, write_user_recs
 from sim_bridge.simulator import Simulator, nearest_by_inner_product
 from sim_bridge.world import load_world

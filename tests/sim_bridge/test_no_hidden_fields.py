@@ -7,7 +7,7 @@ simulation, a batch whose hidden fields raise on access.
 import numpy as np
 import pytest
 
-from sim_bridge.policies import make_policy
+from sim_bridge.policy_specs import make_policy
 from sim_bridge.contract.recs import write_item_recs, write_user_recs, write_top_tracks
 from sim_bridge.simulator import Simulator
 

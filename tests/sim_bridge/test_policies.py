@@ -14,10 +14,8 @@ from sim_bridge.policies import (
     StickyArtist,
     TopPop,
     hidden_item_lists,
-    make_policy,
-    policy_spec,
-    serving_policy,
 )
+from sim_bridge.policy_specs import make_policy, policy_spec, serving_policy
 from sim_bridge.reference import simulate_reference
 from sim_bridge.simulator import SessionBatch, SimConfig, Simulator
 

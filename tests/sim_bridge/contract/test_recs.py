@@ -17,7 +17,8 @@ from sim_bridge.contract.recs import (
     write_top_tracks,
     write_user_recs,
 )
-from sim_bridge.policies import TopPop, make_policy
+from sim_bridge.policies import TopPop
+from sim_bridge.policy_specs import make_policy
 
 
 def assert_recs_equal(a: dict, b: dict) -> None:
