@@ -69,7 +69,8 @@ def compare(exp: Path, trials: int, sessions: int, smoke: bool) -> list[dict]:
     rows = []
     for trial_id, ckpt in zip(best["trial_id"], best["checkpoint"]):
         model, _, maps = load_checkpoint(Path(ckpt) / experiment.MODEL_FILE)
-        lists = arms[ARMS[0]].lists(model, SimpleNamespace(**maps, n_tracks=world.catalog.n_tracks), "cpu", base.serving.k)
+        data = SimpleNamespace(**maps, serving_history=maps["history"], n_tracks=world.catalog.n_tracks)
+        lists = arms[ARMS[0]].lists(model, data, "cpu", base.serving.k)
         row = {"trial": trial_id}
         for arm, tuner in arms.items():
             t0 = time.perf_counter()

@@ -88,7 +88,7 @@ def test_checkpoint_round_trip(trained, data, tiny_cfg, tmp_path):
     save_checkpoint(tmp_path / "c.pt", trained, tiny_cfg, data_maps(data))
     model, cfg, maps = load_checkpoint(tmp_path / "c.pt")
     assert cfg == tiny_cfg
-    assert np.array_equal(maps["track_ids"], data.track_ids) and np.array_equal(maps["history"], data.history)
+    assert np.array_equal(maps["track_ids"], data.track_ids) and np.array_equal(maps["history"], data.serving_history)
     assert np.array_equal(item_embeddings(model, data, "cpu"), item_embeddings(trained, data, "cpu"))
     assert np.array_equal(user_embeddings(model, data, "cpu"), user_embeddings(trained, data, "cpu"))
     raw = torch.load(tmp_path / "c.pt", weights_only=True)  # plain types only

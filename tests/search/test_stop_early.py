@@ -68,7 +68,7 @@ def _finished(exp: Path) -> int:
 
 def test_ctrl_c_marks_the_running_trials_failed_and_resume_reruns_them(tmp_path):
     exp = tmp_path / "runs" / "s"
-    proc = _driver(tmp_path, 2.0, "--num-samples", "6")
+    proc = _driver(tmp_path, 4.0, "--num-samples", "10")  # long enough that Ctrl-C lands mid-search under load
     try:
         deadline = time.time() + 300
         while _finished(exp) < 2 and proc.poll() is None and time.time() < deadline:
@@ -82,22 +82,22 @@ def test_ctrl_c_marks_the_running_trials_failed_and_resume_reruns_them(tmp_path)
     assert proc.returncode == 0, err[-3000:]
     frame = pd.read_parquet(exp / "trials.parquet")
     done = int((frame["status"] == "finished").sum())
-    assert 2 <= done < 6, frame[["trial_id", "status"]]
+    assert 2 <= done < 10, frame[["trial_id", "status"]]
     trials = _states(exp)
     count = {s: sum(t.state == s for t in trials) for s in TrialState}
     assert count[TrialState.RUNNING] == 0  # what optuna-dashboard would show running forever
     assert count[TrialState.FAIL] >= 1 and count[TrialState.COMPLETE] == done
     assert "marked FAIL" in out and "--resume" in out
 
-    resumed = _driver(tmp_path, 2.0, "--resume")
+    resumed = _driver(tmp_path, 1.0, "--resume")
     out, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err[-3000:]
     frame = pd.read_parquet(exp / "trials.parquet")
-    assert len(frame) == 6 and set(frame["status"]) == {"finished"}
+    assert len(frame) == 10 and set(frame["status"]) == {"finished"}
     trials = _states(exp)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     failed = [t for t in trials if t.state == TrialState.FAIL]
-    assert len(complete) == 6 and not [t for t in trials if t.state == TrialState.RUNNING]
+    assert len(complete) == 10 and not [t for t in trials if t.state == TrialState.RUNNING]
     reruns = {t.user_attrs.get("rerun_of"): t for t in complete}
     for old in failed:  # each interrupted trial was run again with its own values
         assert old.number in reruns and reruns[old.number].params == old.params
@@ -112,7 +112,9 @@ def test_a_time_budget_that_ends_before_any_trial_finished_is_an_error(tmp_path)
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 2, out[-2000:] + err[-2000:]
-    last = err.strip().splitlines()[-1]
+    said = [line for line in err.splitlines() if line.startswith("error: ")]  # Ray's workers may log after it
+    assert len(said) == 1, err[-2000:]
+    last = said[0]
     assert last.startswith("error: no trial finished before the search stopped (") and "--time-budget-s 5" in last
     assert f"python -m search.run --resume --storage-path {exp.parent} --name s" in last
     assert not (exp / "best").exists()
