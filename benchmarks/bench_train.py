@@ -211,7 +211,9 @@ def main() -> None:
             seed_cfg, seed_data = cfg, data
     out["speedup_vs_before"] = out["seed"]["speedup"]
     if args.full:
-        full_cfg = seed_cfg if args.max_epochs is None else with_overrides(seed_cfg, {"train.max_epochs": args.max_epochs})
+        full_cfg = seed_cfg
+        if args.max_epochs is not None:
+            full_cfg = with_overrides(seed_cfg, {"train.max_epochs": args.max_epochs})
         res = train(full_cfg, seed_data, device="cpu", on_epoch=lambda r: print(
             f"epoch {r['epoch']} train {r['train_loss']:.4f} val {r['val_loss']:.4f} {r['seconds']:.1f}s", flush=True))
         out.update({"epochs": res.epochs, "best_epoch": res.best_epoch, "best_val_loss": round(res.best_val_loss, 5),
