@@ -96,7 +96,7 @@ def policy_spec(cfg: ServingConfig) -> str:
 
 BASELINES = ("random", "sticky_artist", "sticky_artist_exclusive", "toppop", "toppop_catalog")
 RENAMED = "contextual_catalog"  # the old name of contextual_hidden, refused with the new one
-HIDDEN_TRUTH_POLICIES = ("oracle", "contextual_hidden")  # the policies that read the simulator's hidden truth
+HIDDEN_TRUTH_POLICIES = ("oracle", "contextual_hidden", "i2i_hidden")  # the policies that read the simulator's hidden truth
 
 
 def reads_hidden_truth(spec: str) -> bool:
@@ -110,9 +110,10 @@ def make_policy(spec: str, world) -> Policy:
     ``indexed:RECS.json`` / ``sequential:RECS.json`` (per-user lists), or per-track lists served
     by botify's rules (``contextual:ITEM_RECS.json``, ``botify_i2i:ITEM_RECS.json``) or by our
     session-aware rule ``i2i:ITEM_RECS.json[:LIKE:SKIP]`` (like_threshold LIKE and skip_artists
-    SKIP; default 0.5 and 1). Two read the hidden truth: ``oracle`` and ``contextual_hidden[:K]``
+    SKIP; default 0.5 and 1). Three read the hidden truth: ``oracle``, ``contextual_hidden[:K]``
     (botify's Contextual over the K nearest tracks by the hidden embeddings; its old name
-    ``contextual_catalog`` is refused with a line naming the new one)."""
+    ``contextual_catalog`` is refused with a line naming the new one) and ``i2i_hidden[:K[:LIKE:SKIP]]``
+    (our i2i rule over those lists, K 200 by default: the ceiling of a list model served that way)."""
     catalog = world.catalog
     name, _, arg = spec.partition(":")
     if name == "random" and not arg:
@@ -131,11 +132,16 @@ def make_policy(spec: str, world) -> Policy:
         return Oracle(world)
     if name == "contextual_hidden":
         return Contextual(hidden_item_lists(world, _positive_int(arg, spec, name) if arg else 20), catalog.n_tracks)
+    if name == "i2i_hidden":
+        size, knobs = _i2i_arg(arg or "200")
+        lists = hidden_item_lists(world, _positive_int(size, spec, name))
+        return serving_policy(ServingConfig("i2i", **knobs), catalog, None, lists)
     if name == RENAMED:
         raise ValueError(f"policy '{spec}': '{RENAMED}' is now 'contextual_hidden' (its lists read the simulator's "
                          f"hidden embeddings): use contextual_hidden{':' + arg if arg else ''}")
     raise ValueError(
         f"unknown policy '{spec}': expected one of {', '.join(BASELINES)}, oracle, contextual_hidden[:K], "
+        "i2i_hidden[:K[:LIKE:SKIP]], "
         "indexed:RECS.json, sequential:RECS.json, contextual:ITEM_RECS.json, botify_i2i:ITEM_RECS.json, "
         "i2i:ITEM_RECS.json[:LIKE:SKIP]"
     )

@@ -15,7 +15,15 @@ def test_public_and_given_logs():
 
 
 def test_builtin_logs_arms_are_the_world_configs_logging_run():
-    # the built-in world (v3) inherits v2's logging run: three of its six arms read hidden lists
+    # the built-in world (v4): public arms only; v3's (by --world-config) had three hidden-list arms
+    assert builtin_logs_arms(smoke=False) == ["random", "sticky_artist", "sticky_artist", "toppop_catalog"]
+    assert builtin_logs_arms(smoke=True) == ["random", "sticky_artist", "toppop_catalog"]
+
+
+def test_world_v3_stays_reachable_and_labelled(monkeypatch):
+    from sim_bridge import defaults
+
+    monkeypatch.setenv(defaults.WORLD_CONFIG_ENV, str(defaults.CONFIG_DIR / "world_v3.yaml"))
     arms = builtin_logs_arms(smoke=False)
     assert len(arms) == 6 and arms.count("contextual_hidden:100") == 3
-    assert builtin_logs_arms(smoke=True) == ["random", "sticky_artist", "toppop_catalog"]
+    assert "HIDDEN-LIST LOGS: 3 of 6 arms" in logs_text("logs.parquet", arms)

@@ -15,7 +15,7 @@ from sim_bridge.policies import (
     TopPop,
     hidden_item_lists,
 )
-from sim_bridge.policy_specs import make_policy, policy_spec, serving_policy
+from sim_bridge.policy_specs import make_policy, policy_spec, reads_hidden_truth, serving_policy
 from sim_bridge.reference import simulate_reference
 from sim_bridge.simulator import SessionBatch, SimConfig, Simulator
 
@@ -100,6 +100,17 @@ def test_make_policy_i2i_takes_the_serving_settings(tmp_path, smoke_world):
     assert (tuned.like_threshold, tuned.skip_artists) == (0.38, 4)
     with pytest.raises(ValueError, match=r"i2i:FILE:LIKE:SKIP .*SKIP='x'"):
         make_policy(f"i2i:{path}:0.4:x", smoke_world)
+
+
+def test_i2i_hidden_serves_the_hidden_neighbours_by_our_rule(smoke_world):
+    policy = make_policy("i2i_hidden:5:0.9:3", smoke_world)
+    assert isinstance(policy, ItemToItem) and (policy.like_threshold, policy.skip_artists) == (0.9, 3)
+    lists = hidden_item_lists(smoke_world, k=5)
+    assert all(np.array_equal(policy.lists[t], lists[t]) for t in (0, 7, 42))
+    assert make_policy("i2i_hidden", smoke_world).lists.shape[1] == 200  # K 200 by default
+    assert reads_hidden_truth("i2i_hidden:200") and not reads_hidden_truth("i2i:items.json")
+    with pytest.raises(ValueError, match="expected i2i_hidden or i2i_hidden:N"):
+        make_policy("i2i_hidden:0", smoke_world)
 
 
 def test_unknown_policy_is_a_clear_error(smoke_world):

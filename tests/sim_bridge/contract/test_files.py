@@ -8,7 +8,8 @@ from typing import Literal
 import pytest
 
 from sim_bridge.contract.files import ConfigError, from_dict, load_yaml, parse_object, read_yaml, with_overrides
-from sim_bridge.defaults import CONFIG_DIR, _digest
+from sim_bridge.defaults import CONFIG_DIR, LoggingConfig, _digest, logging_config
+from sim_bridge.policy_specs import reads_hidden_truth
 from sim_bridge.worldgen import load_world_config
 
 
@@ -128,11 +129,15 @@ def test_extends_must_name_a_file(tmp_path):
         read_yaml(write(tmp_path / "a.yaml", "extends: [b.yaml]\n"))
 
 
-def test_the_built_in_world_is_world_v3_with_v2s_logging_run():
-    assert "extends: world_v3.yaml" in (CONFIG_DIR / "world.yaml").read_text()
+def test_the_built_in_world_is_v3s_world_with_public_logs_at_the_seeds_volume():
+    assert "extends: world_v4.yaml" in (CONFIG_DIR / "world.yaml").read_text()
     world, v3 = load_world_config(CONFIG_DIR / "world.yaml"), load_world_config(CONFIG_DIR / "world_v3.yaml")
-    assert world == v3 and _digest(world) == _digest(v3)
-    assert read_yaml(CONFIG_DIR / "world.yaml")["logging"] == read_yaml(CONFIG_DIR / "world_v2.yaml")["logging"]
+    assert world == v3 and _digest(world) == _digest(v3)  # the same hidden truth and catalog
+    logging = logging_config(CONFIG_DIR / "world.yaml")
+    assert not any(reads_hidden_truth(arm) for arm in logging.arms)
+    seed_scale = load_yaml(CONFIG_DIR / "logging_seed_scale.yaml", LoggingConfig)
+    assert logging == seed_scale  # the same run as configs/logging_seed_scale.yaml, so the same logs
+    assert any(reads_hidden_truth(arm) for arm in logging_config(CONFIG_DIR / "world_v3.yaml").arms)
 
 
 # --------------------------------------------------------------------------- JSON lines
