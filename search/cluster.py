@@ -11,16 +11,26 @@ The dashboard binds 127.0.0.1 unless ``--dashboard-host`` says otherwise (with a
 warning: Ray's dashboard can run code on the cluster). Ray 2.60 turns token authentication on for
 a new local cluster unless ``RAY_AUTH_MODE=disabled``; we leave that default alone, so opening the
 dashboard asks for the token printed by ``ray get-auth-token``.
+
+The project reaches the workers as Ray means it to: :func:`code_env` ships the repository with the
+job (``runtime_env`` ``working_dir``, the virtual environment, runs, caches, Git's objects and data
+files left out), so a node where the repository is not (or is at another path) runs trials; every
+node needs only the same Python packages (``pip install`` of this project's pinned dependencies).
 """
 from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 import ray
 from ray._private import ray_constants
 
 DEFAULT_DASHBOARD_HOST = "127.0.0.1"
+# gitignore-style patterns left out of the job's working_dir: what the workers need is the code and
+# configs; the world and logs reach the trials through the object store
+CODE_EXCLUDES = [".git/", ".venv/", "venv/", "runs/", "out/", "loop/", "__pycache__/", "*.egg-info/", ".cache/",
+                 ".pytest_cache/", "*.parquet", "*.npz", "*.npy", "*.pt", "*.journal", "*.json.gz"]
 DASHBOARD_PORT = 8265
 log = logging.getLogger("search")
 _CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -60,6 +70,25 @@ def init_kwargs(address: str | None, dashboard_host: str = DEFAULT_DASHBOARD_HOS
     return kwargs
 
 
+class _DefaultExcludesNotice(logging.Filter):
+    """Drops Ray's notice that ``.git``/``.venv`` are now left out of a working_dir by default
+    (:data:`CODE_EXCLUDES` leaves them out anyway): one line per folder at every start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is now ignored by default" not in str(record.msg)
+
+
+def code_env(repo: str | Path, env_vars: dict[str, str] | None = None) -> dict:
+    """The ``runtime_env`` that ships ``repo`` (the project) to every worker of the job."""
+    notices = logging.getLogger("ray._private.runtime_env.working_dir")
+    if not any(isinstance(f, _DefaultExcludesNotice) for f in notices.filters):
+        notices.addFilter(_DefaultExcludesNotice())
+    runtime_env = {"working_dir": str(repo), "excludes": list(CODE_EXCLUDES)}
+    if env_vars:
+        runtime_env["env_vars"] = dict(env_vars)
+    return runtime_env
+
+
 def check_dashboard_host(host: str) -> str | None:
     """A warning when the dashboard would listen beyond this machine, else None."""
     if host in ("127.0.0.1", "localhost", "::1"):
@@ -86,8 +115,8 @@ def start(address: str | None, dashboard_host: str, num_cpus: int | None = None,
           num_gpus: int | None = None, runtime_env: dict | None = None) -> str | None:
     """Start or join Ray; print the dashboard URL; return it (None when there is no dashboard).
 
-    ``runtime_env`` reaches every worker (the driver passes ``PYTHONPATH`` = the repository, so
-    workers of a cluster started elsewhere on this machine can import the project).
+    ``runtime_env`` reaches every worker (the driver passes :func:`code_env`: the repository as
+    the job's working directory, so workers on any node import the project from it).
     """
     loopback_only(not address)
     if address:

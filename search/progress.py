@@ -15,7 +15,7 @@ from ray import tune
 
 from search.config import Objective
 from search.formatting import PROGRESS_COLUMNS, fmt, lift_text, progress_cells
-from search.trials import STOP_REASONS, asha_stopped, stop_reason, trial_status
+from search.trials import STOP_REASONS, asha_stopped, retries, stop_reason, trial_status
 
 
 class StatusTable(tune.Callback):
@@ -50,9 +50,23 @@ class StatusTable(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         print(self._render(trials, {trial.trial_id: "TERMINATED"}), flush=True)
 
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        print(f"trial {trial.trial_id} failed ({failure_text(trial)}); retry {retries(trial)} of "
+              f"{trial.max_failures} (--max-failures), from its last checkpoint or its start", flush=True)
+
     def on_trial_error(self, iteration, trials, trial, **info):
         print(f"trial {trial.trial_id} errored (see {trial.path}/error.txt); the search goes on", flush=True)
         print(self._render(trials, {trial.trial_id: "ERROR"}), flush=True)
+
+
+def failure_text(trial) -> str:
+    """The last line of the trial's error file, e.g. that its node died; "see error.txt" else."""
+    path = Path(getattr(trial, "error_file", None) or Path(str(getattr(trial, "path", ""))) / "error.txt")
+    try:
+        lines = [x.strip() for x in path.read_text(errors="replace").splitlines() if x.strip()]
+    except OSError:
+        lines = []
+    return lines[-1][:200] if lines else f"see {path}"
 
 
 def sort_key(obj: Objective):
@@ -82,6 +96,9 @@ def render(trials, obj: Objective, top: int, ended: dict | None = None, started_
     count = {s: sum(v[0] == s for v in states.values()) for s in ("finished", "stopped", "errored", "running", "pending")}
     lines = [f"trials: {count['finished']} finished, {count['stopped']} stopped early, "
              f"{count['errored']} errored, {count['running']} running, {count['pending']} pending"]
+    retried = sum(retries(t) > 0 for t in trials)
+    if retried:
+        lines[0] += f" ({retried} retried after a failure: --max-failures)"
     reasons = [r for _, r in states.values() if r]
     if reasons:
         lines.append("stop reasons: " + ", ".join(f"{reasons.count(r)} {r}" for r in dict.fromkeys(

@@ -10,6 +10,10 @@ epochs and a status table each time a trial ends (:mod:`search.progress`; Ray's 
 per-trial view; per-trial curves go to TensorBoard).
 Arguments, configs, the world and the logs are all checked before Ray starts and before anything
 is written; a problem is one line on stderr and exit 2 (:mod:`search.errors`).
+On a cluster (``--address``) the project reaches the workers as the job's working directory
+(:func:`search.cluster.code_env`), ``--storage-path`` is a URI every node reaches (checked before
+Ray starts; the experiment's complete copy is left in ``--local-dir``: :mod:`search.storage`) and
+a trial whose node is lost is retried ``--max-failures`` times (default 1 there, 0 locally).
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from model.config import flatten, load_experiment_config
 from sim_bridge.contract.files import ConfigError, with_overrides
 from sim_bridge.defaults import use_world_config
 
-from search import cluster, errors, experiment, formatting, searcher, trials
+from search import cluster, errors, experiment, formatting, searcher, storage, trials
 from search.config import (OBJECTIVES, check_serving_search, load_search_config, load_smoke, objective,
                            with_smoke)
 from search.errors import SearchError
@@ -56,7 +60,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gpus-per-trial", type=float, default=0, help="fractional allowed")
     p.add_argument("--max-concurrent", type=int, default=2)
     p.add_argument("--address", default=None, help="join this Ray cluster (default: start a local one)")
-    p.add_argument("--storage-path", default="./runs")
+    p.add_argument("--storage-path", default="./runs",
+                   help="experiments folder, or a URI every node of a cluster reaches: s3://BUCKET/PREFIX "
+                        "(AWS_* variables; ?endpoint_override=HOST:PORT&scheme=http), file:///SHARED/PATH")
+    p.add_argument("--local-dir", default="./runs",
+                   help="with a URI --storage-path: the folder of the experiment's local copy (default ./runs)")
+    p.add_argument("--max-failures", type=int, default=None,
+                   help="times a failed trial (e.g. its node lost) is retried: default 1 with --address, else 0")
     p.add_argument("--name", default=None, help="experiment name (default: search-DATE-TIME)")
     p.add_argument("--resume", action="store_true", help="continue NAME (default: the newest run)")
     p.add_argument("--seed", type=int, default=0, help="searcher seed and every trial's training seed")
@@ -84,8 +94,15 @@ def check_args(args: argparse.Namespace) -> None:
         raise SearchError(f"--max-concurrent must be >= 1, got {args.max_concurrent}")
     if args.name is not None and (not args.name or Path(args.name).name != args.name or args.name in (".", "..")):
         raise SearchError(f"--name must be a plain folder name (no '/'), got {args.name!r}")
-    if Path(args.storage_path).exists() and not Path(args.storage_path).is_dir():
-        raise SearchError(f"--storage-path {args.storage_path}: is a file, expected a folder")
+    for flag, path in (("--storage-path", args.storage_path), ("--local-dir", args.local_dir)):
+        if not storage.is_uri(path) and Path(path).exists() and not Path(path).is_dir():
+            raise SearchError(f"{flag} {path}: is a file, expected a folder")
+    if storage.is_uri(args.local_dir):
+        raise SearchError(f"--local-dir {args.local_dir}: expected a local folder, got a URI")
+    if args.max_failures is not None and args.max_failures < 0:
+        raise SearchError(f"--max-failures must be >= 0, got {args.max_failures}")
+    if args.resume and args.name is None and storage.is_uri(args.storage_path):
+        raise SearchError("--resume with a URI --storage-path needs --name (the experiment to continue)")
     if args.warm_start and args.resume:
         raise SearchError("--warm-start starts a new search; a resumed one keeps its own study")
     if args.time_budget_s is not None and not args.time_budget_s > 0:
@@ -99,29 +116,54 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def experiment_dir(args) -> Path:
-    """``STORAGE/NAME``; ``--resume`` without a name picks the newest experiment there."""
-    storage = Path(args.storage_path).resolve()
+    """``STORAGE/NAME`` (``LOCAL_DIR/NAME`` when ``--storage-path`` is a URI); ``--resume``
+    without a name picks the newest experiment there."""
+    folder = Path(args.local_dir if storage.is_uri(args.storage_path) else args.storage_path).resolve()
     if args.name:
-        return storage / args.name
+        return folder / args.name
     if args.resume:
-        return experiment.newest(storage)
-    return storage / time.strftime("search-%Y%m%d-%H%M%S")
+        return experiment.newest(folder)
+    return folder / time.strftime("search-%Y%m%d-%H%M%S")
 
 
-def run_settings(args, exp_dir: Path) -> dict:
-    """This run's settings; on --resume the stored ones win except the (raised) sample budget.
+def locate(args) -> storage.Location:
+    """The experiment's folder here and, with a URI ``--storage-path``, its URI — checked (bucket,
+    endpoint, credentials, the right to write) before Ray starts; ``--resume`` of an experiment
+    this machine has no copy of fetches it first (its Optuna journal included)."""
+    exp_dir = experiment_dir(args)
+    if not storage.is_uri(args.storage_path):
+        return storage.Location(exp_dir)
+    storage.check(args.storage_path)
+    location = storage.Location(exp_dir, storage.join(args.storage_path, exp_dir.name))
+    if args.resume and not (exp_dir / RUN_FILE).is_file() and storage.exists(location.remote, RUN_FILE):
+        storage.download(location.remote, exp_dir, skip=())
+    return location
+
+
+def started(location: storage.Location) -> bool:
+    """Whether Tune started the experiment (its ``tuner.pkl`` is where Tune keeps the experiment)."""
+    if location.remote is not None:
+        return storage.exists(location.remote, TUNER_FILE)
+    return (location.local / TUNER_FILE).is_file()
+
+
+def run_settings(args, exp_dir: Path, is_started: bool | None = None) -> dict:
+    """This run's settings; on --resume the stored ones win except the (raised) sample budget and
+    ``--max-failures`` when given. ``is_started``: whether Tune started it (default: its
+    ``tuner.pkl`` is in ``exp_dir``).
 
     Paths are stored absolute, so ``--resume``, ``search.confirm`` and ``search.export`` find the
     same world, logs and config from any directory.
     """
-    started = (exp_dir / TUNER_FILE).is_file()
+    started = (exp_dir / TUNER_FILE).is_file() if is_started is None else is_started
     if not args.resume:
         if started:
             raise SearchError(f"{exp_dir} already holds a run: pass --resume or another --name")
         fresh = {k: getattr(args, k) for k in ("config", "world", "logs", "seed", "objective", "smoke_test",
                                                "cpus_per_trial", "gpus_per_trial", "max_concurrent",
                                                "warm_start", "time_budget_s")}
-        fresh.update(num_samples=args.num_samples, started_at=time.time())
+        fresh.update(num_samples=args.num_samples, started_at=time.time(), max_failures=max_failures(args),
+                     storage=args.storage_path if storage.is_uri(args.storage_path) else None)
         return {**fresh, **{k: _absolute(fresh[k]) for k in ("config", "world", "logs", "warm_start")}}
     if not (exp_dir / RUN_FILE).is_file():
         raise SearchError(f"--resume: {exp_dir} holds no search run ({RUN_FILE} not found)")
@@ -133,7 +175,17 @@ def run_settings(args, exp_dir: Path) -> dict:
         experiment.stored_path(stored, key, exp_dir)
     if args.num_samples is not None:
         stored["num_samples"] = max(args.num_samples, stored["num_samples"])
+    if args.max_failures is not None or "max_failures" not in stored:
+        stored["max_failures"] = max_failures(args)
     return stored
+
+
+def max_failures(args) -> int:
+    """``--max-failures``, else 1 on a cluster (a lost node costs a retry) and 0 on one machine
+    (a failed trial there is a bug or a bad config, and would fail again)."""
+    if args.max_failures is not None:
+        return args.max_failures
+    return 1 if args.address else 0
 
 
 def _absolute(path: str | None) -> str | None:
@@ -208,25 +260,32 @@ def resolve_paths(world: str | None, logs: str | None, smoke: bool) -> tuple[Pat
 
 
 def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resume: bool,
-               warm=None) -> tune.Tuner:
-    """A new Tuner, or ``Tuner.restore`` (finished trials kept, unfinished ones rerun)."""
+               warm=None, remote: str | None = None) -> tune.Tuner:
+    """A new Tuner, or ``Tuner.restore`` (finished trials kept, unfinished ones rerun).
+
+    ``remote``: the experiment's URI when Tune keeps it there (``exp_dir`` then holds the
+    driver's files, mirrored to it by :class:`search.storage.Mirror`).
+    """
+    location = storage.Location(Path(exp_dir), remote)
     if resume:
-        raise_budget(exp_dir, settings["num_samples"])
-        return tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True,
+        raise_budget(location.tune_path, settings["num_samples"])
+        return tune.Tuner.restore(location.tune_path, trainable=trainable, resume_unfinished=True,
                                   resume_errored=False)
     obj = objective(settings["objective"])
-    storage = searcher.study_storage(exp_dir)
+    study = searcher.study_storage(exp_dir)
     if warm is not None:
-        added = searcher.seed_study(storage, exp_dir.name, obj, searcher.frozen_trials(warm, spec, obj))
+        added = searcher.seed_study(study, exp_dir.name, obj, searcher.frozen_trials(warm, spec, obj))
         print(f"warm start: {added} trials of {settings['warm_start']} seed the sampler", flush=True)
     search_alg = searcher.build_searcher(spec, obj, settings["seed"], settings["max_concurrent"],
                                          start_from=searcher.base_point(spec, flatten(dataclasses.asdict(base))),
-                                         sampler=scfg.sampler, storage=storage, study_name=exp_dir.name)
+                                         sampler=scfg.sampler, storage=study, study_name=exp_dir.name)
+    callbacks = [TBXLoggerCallback(), StatusTable(obj, started_at=settings.get("started_at"),
+                                                  asha_file=exp_dir / experiment.ASHA_STOPS_FILE)]
+    callbacks += [storage.Mirror(str(exp_dir), remote)] if remote else []
     run_config = tune.RunConfig(
-        name=exp_dir.name, storage_path=str(exp_dir.parent),
-        callbacks=[TBXLoggerCallback(), StatusTable(obj, started_at=settings.get("started_at"),
-                                                     asha_file=exp_dir / experiment.ASHA_STOPS_FILE)],
-        failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        name=exp_dir.name, storage_path=location.storage_path, callbacks=callbacks,
+        # a trial that fails (its node lost) is started again, on any node, that many times
+        failure_config=tune.FailureConfig(max_failures=settings.get("max_failures", 0), fail_fast=False),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=0,  # StatusTable prints instead
     )
     scheduler = searcher.build_scheduler(obj, scfg.asha, base.train.max_epochs, scfg.rungs.enabled,
@@ -249,8 +308,9 @@ def main(argv=None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Check everything, prepare the inputs, then start Ray, record the run and search."""
     check_args(args)
-    exp_dir = experiment_dir(args)
-    settings = run_settings(args, exp_dir)
+    location = locate(args)
+    exp_dir = location.local
+    settings = run_settings(args, exp_dir, started(location))
     if settings["num_samples"] is None:
         settings["num_samples"] = load_smoke().search.num_samples if settings["smoke_test"] else 50
     scfg, base, spec = load_configs(settings)
@@ -265,19 +325,25 @@ def run(args: argparse.Namespace) -> int:
     # loading the world and logs here turns a bad input into one line before Ray starts or a file is written
     per_trial_data = touches_features(spec)
     inputs, setup = load_inputs(world_dir, logs_path, trial_setup(scfg, per_trial_data), base, per_trial_data)
-    cluster.start(args.address, args.dashboard_host, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+    if args.address and location.remote is None:
+        print(f"WARNING: --storage-path {args.storage_path} is a folder on this machine: trials on other nodes "
+              "can write their checkpoints there only if every node mounts it at the same path; "
+              "otherwise give a URI (s3://BUCKET/PREFIX, file:///SHARED/PATH; docs/cluster.md)", flush=True)
+    cluster.start(args.address, args.dashboard_host, runtime_env=cluster.code_env(REPO))
     exp_dir.mkdir(parents=True, exist_ok=True)
     experiment.write_run_file(exp_dir, settings)
+    location.push()
     trainable = make_trainable(inputs, setup, base, exp_dir, settings["cpus_per_trial"], settings["gpus_per_trial"])
-    tuner = make_tuner(trainable, exp_dir, settings, scfg, base, spec, args.resume, warm)
-    print(f"experiment: {exp_dir}\nTensorBoard: tensorboard --logdir {exp_dir}\nOptuna dashboard: "
+    tuner = make_tuner(trainable, exp_dir, settings, scfg, base, spec, args.resume, warm, remote=location.remote)
+    print(f"experiment: {location.shown()}\nTensorBoard: tensorboard --logdir {exp_dir}\nOptuna dashboard: "
           f"optuna-dashboard --storage-class JournalFileStorage {exp_dir / experiment.JOURNAL_FILE} --host 127.0.0.1",
           flush=True)
     try:
         tuner.fit()  # Ctrl-C: Tune stops the trials, saves its state and returns
     finally:
         mark_interrupted(exp_dir)
-    code = finish(exp_dir, settings)
+        location.push()
+    code = finish(exp_dir, settings, location)
     if args.confirm and code == 0:
         from search import confirm
 
@@ -287,13 +353,23 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def finish(exp_dir: Path, settings: dict) -> int:
+def finish(exp_dir: Path, settings: dict, location: storage.Location | None = None) -> int:
     """Write trials.parquet, summary.md and best/; say how to resume if trials are missing.
 
     A search that ends with no finished trial is an error (one line, exit 2): there is no
     ``best/`` to point at. When it stopped early (Ctrl-C, ``--time-budget-s``) its state is kept
-    and the line says how to resume it.
+    and the line says how to resume it. When Tune kept the experiment at a URI (``location``),
+    ``exp_dir`` is first made a complete copy of it, and the results are uploaded beside it.
     """
+    location = location or storage.Location(exp_dir)
+    location.pull()
+    try:
+        return _finish(exp_dir, settings, location)
+    finally:
+        location.push((experiment.TRIALS_FILE, experiment.SUMMARY_FILE, experiment.BEST_DIR))
+
+
+def _finish(exp_dir: Path, settings: dict, location: storage.Location) -> int:
     frame, best = trials.write_results(exp_dir, objective(settings["objective"]),
                                        header=f"Experiment `{exp_dir}`; "
                                        f"{formatting.logs_text(settings['logs'], settings.get('logs_arms'))}.\n")
@@ -301,6 +377,9 @@ def finish(exp_dir: Path, settings: dict) -> int:
     done = int(frame["status"].isin(["finished", "stopped", "errored"]).sum()) if "status" in frame else 0
     stopped_early = done < settings["num_samples"]  # interrupted trials are left "running"/"pending"
     resume = f"python -m search.run --resume --storage-path {exp_dir.parent} --name {exp_dir.name}"
+    if location.remote is not None:
+        resume = (f"python -m search.run --resume --storage-path '{location.storage_path}' "
+                  f"--local-dir {exp_dir.parent} --name {exp_dir.name}")
     if best.empty:
         raise SearchError(no_finished_trial(frame, settings, exp_dir, resume if stopped_early else None))
     if stopped_early:
@@ -308,6 +387,8 @@ def finish(exp_dir: Path, settings: dict) -> int:
     listed = [exp_dir / name for name in (experiment.TRIALS_FILE, experiment.SUMMARY_FILE)]
     listed += [exp_dir / experiment.BEST_DIR] if not best.empty else []
     print(f"results: {', '.join(map(str, listed))}", flush=True)
+    if location.remote is not None:
+        print(f"the experiment is at {storage.redact(location.remote)}; {exp_dir} is a complete copy of it", flush=True)
     return 0
 
 
@@ -341,15 +422,19 @@ STATE_GLOB = "search_gen_state-*.json"
 
 
 def raise_budget(exp_dir: str | Path, num_samples: int) -> None:
-    """Set the budget to ``num_samples`` when larger; a smaller value cannot undo created trials."""
-    for path in sorted(Path(exp_dir).glob(STATE_GLOB)):
-        state = cloudpickle.loads(path.read_bytes())
+    """Set the budget to ``num_samples`` when larger; a smaller value cannot undo created trials.
+    ``exp_dir``: the experiment's folder or URI (where Tune keeps it)."""
+    filesystem, _ = storage.resolve(str(exp_dir))
+    for path in storage.files(str(exp_dir), STATE_GLOB):
+        with filesystem.open_input_stream(path) as src:
+            state = cloudpickle.loads(src.readall())
         if num_samples > state["total_samples"]:
             state["total_samples"] = num_samples
             state["finished"] = False
-            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            tmp.write_bytes(cloudpickle.dumps(state))
-            os.replace(tmp, path)
+            tmp = f"{path.rsplit('/', 1)[0]}/.{path.rsplit('/', 1)[1]}.tmp{os.getpid()}"
+            with filesystem.open_output_stream(tmp) as out:
+                out.write(cloudpickle.dumps(state))
+            filesystem.move(tmp, path)
 
 
 if __name__ == "__main__":

@@ -196,7 +196,7 @@ def start(config: ServiceConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
         print(f"WARNING: {warning}", flush=True)
     cpus = None if address else max(os.cpu_count() or 1, math.ceil(replicas * cpus_per_replica))
     cluster.start(address, cluster.DEFAULT_DASHBOARD_HOST, num_cpus=cpus,
-                  runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+                  runtime_env=cluster.code_env(REPO))
     serve.start(http_options={"host": host, "port": port}, logging_config={"enable_access_log": False})
     deploy(config, replicas, cpus_per_replica)
 

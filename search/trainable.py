@@ -19,6 +19,10 @@ Resumed after the driver died (``--resume``), a trial whose final result and che
 on disk is not trained again: it re-reports the final metrics of that checkpoint (marked
 ``replayed``), found through ``tune.get_checkpoint()`` or, when Tune's snapshot predates the final
 result, through the trial's own ``result.json``. An unfinished trial starts over.
+
+On a cluster (``--max-failures``), a trial whose node dies is started again on another node by
+Tune: its only checkpoint is its final one, so a trial lost while training starts over from its
+first epoch, and one lost after its final report replays it (as above).
 """
 from __future__ import annotations
 
@@ -36,7 +40,7 @@ from ray import tune
 from model.config import ExperimentConfig
 from sim_bridge.contract.files import from_dict, with_overrides
 
-from search import experiment
+from search import data_cache, experiment
 from search.trial import NAN, OBJECTIVE_KEYS, TrialInputs, TrialSetup, run_trial
 from sim_bridge.policy_specs import needs_item_lists
 
@@ -59,6 +63,7 @@ def trainable(config: dict, *, inputs: TrialInputs, setup: TrialSetup, base: dic
     """The Tune function trainable (bound by :func:`make_trainable`)."""
     if _replay_final(exp_dir):
         return
+    setup = on_this_node(setup)
     out = run_trial(trial_config(base, config, threads), inputs, setup, device=_device(), on_epoch=_report_epoch)
     item = out.lists.item if needs_item_lists(out.cfg.serving.policy) else None
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,10 +79,20 @@ def trial_config(base: dict[str, Any], config: dict[str, Any], threads: int) -> 
     return replace(cfg, train=replace(cfg.train, seed=seed, num_threads=threads))
 
 
+def on_this_node(setup: TrialSetup) -> TrialSetup:
+    """``setup`` with the training-data cache of the node the trial runs on: the driver's folder
+    may not exist here (another machine, another user), each node keeps its own under its
+    ``$BOTIFY_TUNE_CACHE``."""
+    if setup.data_cache is None:
+        return setup
+    return replace(setup, data_cache=str(data_cache.cache_dir()))
+
+
 def report(metrics: dict[str, Any], checkpoint_dir: str | None = None) -> None:
-    """Report to Tune — the only call to Ray's report API in the project."""
+    """Report to Tune — the only call to Ray's report API in the project. Every report says which
+    node it came from (``node_id``: a retried trial's reports name both nodes)."""
     checkpoint = tune.Checkpoint.from_directory(checkpoint_dir) if checkpoint_dir else None
-    tune.report(metrics, checkpoint=checkpoint)
+    tune.report({**metrics, "node_id": ray.get_runtime_context().get_node_id()}, checkpoint=checkpoint)
 
 
 def _report_epoch(row: dict, rung_lift: float = NAN) -> None:

@@ -4,7 +4,10 @@ ranking of the finished ones (the Pareto front in ``multi`` mode) and ``summary.
 ``trials.parquet``: ``trial_id``, ``status`` (finished | stopped | errored | running | pending),
 ``stop_reason`` (below), ``duration_s``, ``config/<dotted key>`` for every sampled key, every metric of the trial's last
 report (with ``rung_lift_<epoch>`` per rung and the chosen ``serving/<knob>``; ``timestamp``: when
-it last reported, Unix seconds), ``checkpoint`` (its final checkpoint folder, if any) and ``path``.
+it last reported, Unix seconds; ``node_id``: the Ray node of that report), ``checkpoint`` (its final
+checkpoint folder, if any), ``path``, ``retries`` (how often Tune started it again after it failed,
+e.g. its node was lost: ``--max-failures``) and ``nodes`` (the nodes it reported from, in order,
+comma-separated).
 "stopped": the scheduler (ASHA) stopped it before its final report. "running"/"pending" after the
 run ended: it was interrupted (Ctrl-C, killed driver); ``--resume`` reruns it.
 
@@ -38,7 +41,7 @@ METRICS = ("val_loss", "val_loss_rel", "train_loss", "epoch", "time_per_session"
            "lift_vs_sticky", "lift_lower", "lift_upper", "lift_significant", "score",
            "truncated_share", "train_seconds", "stopped_early", "stop_reason", "device", "final", "training_iteration",
            "rung_lift", "rung_best_epoch", "rung_best_lift", "rung_seconds", "tuning_lift", "serving_tried",
-           "timestamp", "data_cache_hit")  # data_cache_hit: 1.0 (a hit) or 0.0 when features.* are sampled, else empty
+           "timestamp", "data_cache_hit", "node_id")  # data_cache_hit: 1.0 (a hit) or 0.0 when features.* are sampled, else empty
 PREFIXES = ("rung_lift_", "serving/")  # per-rung lifts and the serving a trial chose
 COLUMNS = ("trial_id", "status", "stop_reason", "duration_s")  # present even when there are no trials
 
@@ -149,7 +152,31 @@ def _row(trial, asha: set[str] = frozenset()) -> dict:
     ckpt = trial.checkpoint
     row["checkpoint"] = ckpt.path if (ckpt is not None and last.get("final")) else None
     row["path"] = trial.path
+    row["retries"] = retries(trial)
+    row["nodes"] = ",".join(reporting_nodes(Path(trial.path)))
     return row
+
+
+def retries(trial) -> int:
+    """How often Tune started ``trial`` again after a failure (its node lost, its process killed)."""
+    return int(getattr(getattr(trial, "run_metadata", None), "num_failures", 0) or 0)
+
+
+def reporting_nodes(folder: Path) -> list[str]:
+    """The ids of the nodes a trial reported from (``node_id`` of its ``result.json`` lines), in
+    the order it ran on them: two for a trial retried on another node after its node was lost."""
+    path = folder / "result.json"
+    nodes: list[str] = []
+    if not path.is_file():
+        return nodes
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            node = json.loads(line).get("node_id")
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if isinstance(node, str) and (not nodes or nodes[-1] != node):
+            nodes.append(node)
+    return nodes
 
 
 def write_trials(frame: pd.DataFrame, exp_dir: str | Path) -> Path:
