@@ -47,8 +47,10 @@ def is_uri(path: str | os.PathLike) -> bool:
 
 
 def redact(uri: str) -> str:
-    """``uri`` without the query (it may carry keys) for messages."""
-    return uri.split("?", 1)[0]
+    """``uri`` for messages: without its query and without credentials written into it."""
+    base = uri.split("?", 1)[0]
+    scheme, sep, rest = base.partition("://")
+    return f"{scheme}{sep}{rest.rsplit('@', 1)[-1] if '@' in rest.split('/', 1)[0] else rest}"
 
 
 def join(uri: str, name: str) -> str:
