@@ -141,6 +141,7 @@ def upload(local: Path, uri: str, names: tuple[str, ...]) -> None:
     """Copy ``names`` (files or folders of ``local``; missing ones skipped) to ``uri``, a folder
     replacing the one there as a whole."""
     filesystem, path = resolve(uri)
+    filesystem.create_dir(path.rstrip("/"), recursive=True)  # a no-op on an object store
     for name in names:
         source, target = local / name, f"{path.rstrip('/')}/{name}"
         if source.is_dir():

@@ -104,6 +104,18 @@ def test_upload_then_download_makes_a_complete_copy(s3, aws, tmp_path):
     assert storage.exists(remote, "tuner.pkl") and not storage.exists(remote, "nothing")
 
 
+def test_a_file_uri_copies_both_ways(tmp_path):
+    local = tmp_path / "here" / "a"
+    (local / "best").mkdir(parents=True)
+    (local / "best" / "config.yaml").write_text("x: 1\n")
+    (local / "search_run.json").write_text("{}\n")
+    remote = f"file://{tmp_path / 'shared'}/a"  # a folder that does not exist yet
+    storage.upload(local, remote, ("search_run.json", "best"))
+    assert (tmp_path / "shared" / "a" / "best" / "config.yaml").read_text() == "x: 1\n"
+    storage.download(remote, tmp_path / "copy", skip=())
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["best", "search_run.json"]
+
+
 def test_the_search_refuses_a_missing_bucket_before_ray_starts(s3, tmp_path):
     """The new user's try from the issue: one line, exit 2, and no local folder named ``s3:``."""
     env = {**os.environ, **KEYS, "PYTHONPATH": str(REPO)}
