@@ -51,7 +51,8 @@ def _tolerance(catalog, p: float) -> float:
 
 def test_configs():
     assert isinstance(V3, WorldGenV3Config) and V3.generator == "v3"
-    assert load_world_config(CONFIG_DIR / "world.yaml") == V3  # the built-in world
+    # the built-in world (v4) is v3 with popularity leaning further towards hubs, nothing else
+    assert load_world_config(CONFIG_DIR / "world.yaml") == dataclasses.replace(V3, hub_pop_coupling=0.75)
     assert {f.name for f in dataclasses.fields(WorldGenV2Config)} < {f.name for f in dataclasses.fields(V3)}
     v2_part = {f.name: getattr(V3, f.name) for f in dataclasses.fields(WorldGenV2Config) if f.name != "generator"}
     assert WorldGenV2Config(**v2_part) == V2  # v3 extends v2 without changing a value

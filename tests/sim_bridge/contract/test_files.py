@@ -129,10 +129,10 @@ def test_extends_must_name_a_file(tmp_path):
         read_yaml(write(tmp_path / "a.yaml", "extends: [b.yaml]\n"))
 
 
-def test_the_built_in_world_is_v3s_world_with_public_logs_at_the_seeds_volume():
+def test_the_built_in_world_is_v4_with_public_logs_at_the_seeds_volume():
     assert "extends: world_v4.yaml" in (CONFIG_DIR / "world.yaml").read_text()
-    world, v3 = load_world_config(CONFIG_DIR / "world.yaml"), load_world_config(CONFIG_DIR / "world_v3.yaml")
-    assert world == v3 and _digest(world) == _digest(v3)  # the same hidden truth and catalog
+    world, v4 = load_world_config(CONFIG_DIR / "world.yaml"), load_world_config(CONFIG_DIR / "world_v4.yaml")
+    assert world == v4 and _digest(world) == _digest(v4)  # the same world folder
     logging = logging_config(CONFIG_DIR / "world.yaml")
     assert not any(reads_hidden_truth(arm) for arm in logging.arms)
     seed_scale = load_yaml(CONFIG_DIR / "logging_seed_scale.yaml", LoggingConfig)
