@@ -25,6 +25,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Ray's multi-node switch, on: a local search run earlier in this process (search.cluster's
+# loopback-only mode) leaves it off in os.environ, and a node started with it off refuses to join.
+MULTI_NODE = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"}
+
 READY = "Ray runtime started"
 PORT_FLAGS = ("--ray-client-server-port", "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port",
               "--runtime-env-agent-port", "--metrics-export-port", "--node-manager-port", "--object-manager-port")
@@ -130,7 +134,8 @@ class LocalCluster:
                    *ports]
         with open(log, "w") as out:
             proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=cwd or self.root,
-                                    env={**(env if env is not None else os.environ), **self.auth_env()},
+                                    env={**(env if env is not None else os.environ), **self.auth_env(),
+                                         **MULTI_NODE},
                                     start_new_session=True)
         node = Node(name, proc, temp_dir, log)
         self.nodes.append(node)

@@ -183,6 +183,10 @@ def _arms(args: argparse.Namespace) -> tuple[list[Arm], str | None]:
 PROXY_PATIENCE_S = {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60", "RAY_SERVE_PROXY_HEALTH_CHECK_TIMEOUT_S": "60"}
 
 
+# On this machine the replicas import the project from this checkout; joining a cluster ships it
+# with the job (search.cluster.code_env), since other nodes need not have it.
+LOCAL_ENV = {"env_vars": {"PYTHONPATH": str(REPO)}}
+
 def start(config: ServiceConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, replicas: int = 1,
           cpus_per_replica: float = 1.0, address: str | None = None) -> None:
     """Start (or join) Ray and run the application on ``host:port``."""
@@ -196,7 +200,7 @@ def start(config: ServiceConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_P
         print(f"WARNING: {warning}", flush=True)
     cpus = None if address else max(os.cpu_count() or 1, math.ceil(replicas * cpus_per_replica))
     cluster.start(address, cluster.DEFAULT_DASHBOARD_HOST, num_cpus=cpus,
-                  runtime_env=cluster.code_env(REPO))
+                  runtime_env=cluster.code_env(REPO) if address else LOCAL_ENV)
     serve.start(http_options={"host": host, "port": port}, logging_config={"enable_access_log": False})
     deploy(config, replicas, cpus_per_replica)
 

@@ -32,7 +32,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from search.local_cluster import LocalCluster, Node, bare_python, free_port
+from search.local_cluster import MULTI_NODE, LocalCluster, Node, bare_python, free_port
 from tests.search.conftest import descendants
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,7 +142,8 @@ def run():
     try:
         s3, endpoint = _s3_server(root)
         _s3(endpoint).create_bucket(Bucket=BUCKET)
-        base_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        # not the loopback-only switch that an earlier local search in this process left behind
+        base_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", *MULTI_NODE)}
         base_env.update(CREDENTIALS)
         cluster.start_head(num_cpus=1, env=base_env, cwd=root)
         python = bare_python(root / "venv")
