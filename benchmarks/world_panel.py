@@ -9,7 +9,8 @@ One world (the built-in world's hidden truth), several training logs; each row i
 again after a logging A/B in which the round's winner took arms beside the public baselines:
 
   default   World v4, the built-in world: public arms at the seed's volume (1 round)
-  public    public arms, 60,000 sessions (configs/world_public_small.yaml), then the loop (3 rounds)
+  public    public arms, 60,000 sessions (configs/world_public_small.yaml), then the loop (4 rounds:
+            round r searches the logs after r - 1 logging turns)
   hidden    World v3: hidden-list logs, three of six arms read the hidden embeddings (1 round)
 
 Beside each round, the world's ceiling through the same serving rules: our i2i rule, with the
@@ -48,7 +49,7 @@ class Row:
 
 ROWS = {row.name: row for row in (
     Row("default", "World v4 (built-in): public arms at the seed's volume, 450,000 sessions", "configs/world.yaml", 1),
-    Row("public", "public arms, 60,000 sessions, then the feedback loop", "configs/world_public_small.yaml", 3),
+    Row("public", "public arms, 60,000 sessions, then the feedback loop", "configs/world_public_small.yaml", 4),
     Row("hidden", "World v3: hidden-list logs (3 of 6 arms contextual_hidden:100)", "configs/world_v3.yaml", 1),
 )}
 
