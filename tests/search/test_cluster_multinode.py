@@ -36,7 +36,7 @@ from search.local_cluster import MULTI_NODE, LocalCluster, Node, bare_python, fr
 from tests.search.conftest import descendants
 
 REPO = Path(__file__).resolve().parents[2]
-NUM_SAMPLES = 6
+NUM_SAMPLES = 10  # enough that a trial starts on the worker after its first one ends, even when the head runs faster
 BUCKET = "botify-runs"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
