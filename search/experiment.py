@@ -75,18 +75,21 @@ SOURCE_FILE = "source.json"  # an export's origin: experiment, trial, the run's 
 # ---------------------------------------------------------------- search_run.json
 
 
+def read_json_object(path: Path) -> dict:
+    """A JSON file holding one object; unreadable JSON or another value is a SearchError naming it."""
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SearchError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise SearchError(f"{path}: expected a JSON object")
+    return data
+
+
 def read_run_file(exp_dir: str | Path) -> dict:
     """``search_run.json`` of ``exp_dir`` ({} when absent); unreadable JSON is a SearchError."""
     path = Path(exp_dir) / RUN_FILE
-    if not path.is_file():
-        return {}
-    try:
-        settings = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SearchError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(settings, dict):
-        raise SearchError(f"{path}: expected a JSON object")
-    return settings
+    return read_json_object(path) if path.is_file() else {}
 
 
 def write_run_file(exp_dir: str | Path, settings: dict) -> None:

@@ -130,21 +130,11 @@ def confirm_sizes(smoke: bool) -> list[int]:
     return list(load_smoke().search.confirm_sessions) if smoke else list(confirm.DEFAULT_SESSIONS)
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LoopError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise LoopError(f"{path}: expected a JSON object")
-    return data
-
-
 def open_loop(out: Path, settings: dict) -> None:
     """Create the loop folder, or check that the one there was made with these settings."""
     run_file = out / RUN_FILE
     if run_file.is_file():
-        stored = _read_json(run_file)
+        stored = experiment.read_json_object(run_file)
         diff = [f"{FLAGS[k]} {json.dumps(stored.get(k))} there, {json.dumps(settings[k])} now"
                 for k in FLAGS if stored.get(k) != settings[k]]
         if diff:
@@ -196,7 +186,7 @@ class Loop:
 
 def load_state(out: Path) -> dict:
     path = out / STATE_FILE
-    return _read_json(path) if path.is_file() else {"rounds": {}}
+    return experiment.read_json_object(path) if path.is_file() else {"rounds": {}}
 
 
 # ---------------------------------------------------------------- the steps
@@ -245,7 +235,7 @@ def step_export(loop: Loop, r: int) -> dict:
 
     best = loop.dir(r) / "best"
     export.run(export.parse_args([str(loop.exp(r)), "--out", str(best)] + (["--force"] if best.exists() else [])))
-    metrics = _read_json(best / "metrics.json")
+    metrics = experiment.read_json_object(best / "metrics.json")
     serving = experiment.served_config(best).serving
     return {"best": str(best), "trial_id": str(metrics["trial_id"]), "lift": metrics["lift_vs_sticky"],
             "lower": metrics["lift_lower"], "upper": metrics["lift_upper"], "winner": winner_spec(best, serving),
