@@ -9,8 +9,8 @@ One world (the built-in world's hidden truth), several training logs; each row i
 again after a logging A/B in which the round's winner took arms beside the public baselines:
 
   default   World v4, the built-in world: public arms at the seed's volume (1 round)
-  public    public arms, 60,000 sessions (configs/world_public_small.yaml), then the loop (4 rounds:
-            round r searches the logs after r - 1 logging turns)
+  public    public arms, 60,000 sessions (configs/world_public_small.yaml), then the loop (3 rounds:
+            round r searches the logs after r - 1 logging turns of 120,000 sessions each)
   hidden    World v3: hidden-list logs, three of six arms read the hidden embeddings (1 round)
 
 Beside each round, the world's ceiling through the same serving rules: our i2i rule, with the
@@ -45,11 +45,13 @@ class Row:
     logs: str           # what the table says of the logs round 1 searches
     world_config: str   # relative to the repository
     rounds: int
+    round_sessions: int | None = None   # each logging turn's sessions (None: the world's logging run's)
 
 
 ROWS = {row.name: row for row in (
     Row("default", "World v4 (built-in): public arms at the seed's volume, 450,000 sessions", "configs/world.yaml", 1),
-    Row("public", "public arms, 60,000 sessions, then the feedback loop", "configs/world_public_small.yaml", 4),
+    Row("public", "public arms, 60,000 sessions, then the feedback loop (120,000 sessions a turn)",
+        "configs/world_public_small.yaml", 3, round_sessions=120_000),
     Row("hidden", "World v3: hidden-list logs (3 of 6 arms contextual_hidden:100)", "configs/world_v3.yaml", 1),
 )}
 
@@ -72,7 +74,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def loop_argv(args, row: Row) -> list[str]:
     rounds = min(row.rounds, args.rounds) if args.rounds else row.rounds
     argv = ["--rounds", str(rounds), "--out", str(args.out / row.name), "--time-budget-s", str(args.minutes * 60)]
-    return argv + (["--smoke-test"] if args.smoke else ["--world-config", str(REPO / row.world_config)])
+    if args.smoke:
+        return argv + ["--smoke-test"]
+    argv += ["--round-sessions", str(row.round_sessions)] if row.round_sessions else []
+    return argv + ["--world-config", str(REPO / row.world_config)]
 
 
 def run_row(args, row: Row) -> list[dict]:

@@ -5,7 +5,7 @@ trials), exports its winner (``search.export``), confirms it on fresh sessions (
 the top trial), then runs a logging A/B in which the winner's serving takes ``winner_arms`` arms
 beside the public ``baselines`` (``configs/loop.yaml``) — botify's user assignment under the
 experiment ``<experiment>-round-<r>``, the sessions of the world's logging run (its
-``LoggingConfig``) and seed ``<its seed> + r`` — or, with ``--logs-from ROOT``, reads the logs
+``LoggingConfig``; ``--round-sessions N`` for another count) and seed ``<its seed> + r`` — or, with ``--logs-from ROOT``, reads the logs
 the deployed winner wrote (``search.serve ... --log-dir ROOT/round-<r>``). The new events are
 appended to the round's logs (simulated ones shifted to start a day after them) and round r+1
 searches on the result. Round r's search runs with ``--seed SEED + r - 1``.
@@ -55,7 +55,8 @@ DEFAULT_CONFIG = REPO / "configs" / "loop.yaml"
 RUN_FILE, STATE_FILE, TABLE_JSON, TABLE_MD, LOCK_FILE = "loop_run.json", "state.json", "loop.json", "loop.md", ".lock"
 STEPS = ("search", "export", "confirm", "logging", "append")
 FLAGS = {"num_samples": "--num-samples", "time_budget_s": "--time-budget-s", "logs": "--logs",
-         "world_config": "--world-config", "smoke_test": "--smoke-test", "seed": "--seed", "loop_config": "--config"}
+         "world_config": "--world-config", "smoke_test": "--smoke-test", "seed": "--seed", "loop_config": "--config",
+         "round_sessions": "--round-sessions"}
 
 
 class LoopError(SearchError):
@@ -92,6 +93,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--smoke-test", action="store_true", help="the tiny world and search.run --smoke-test")
     p.add_argument("--seed", type=int, default=0, help="round r's search seed is SEED + r - 1")
     p.add_argument("--config", default=str(DEFAULT_CONFIG), help="the logging A/B's arms (configs/loop.yaml)")
+    p.add_argument("--round-sessions", type=int, default=None, metavar="N",
+                   help="sessions each round's logging A/B runs (default: the world's logging run's)")
     p.add_argument("--logs-from", type=Path, default=None, metavar="ROOT",
                    help="append ROOT/round-<r> (search.serve --log-dir of round r's winner) instead of simulating")
     return p.parse_args(argv)
@@ -104,6 +107,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise LoopError(f"--num-samples must be >= 1, got {args.num_samples}")
     if args.time_budget_s is not None and not args.time_budget_s > 0:
         raise LoopError(f"--time-budget-s: expected seconds > 0, got {args.time_budget_s}")
+    if args.round_sessions is not None and args.round_sessions < 1:
+        raise LoopError(f"--round-sessions must be >= 1, got {args.round_sessions}")
     if args.smoke_test and args.world_config:
         raise LoopError("--smoke-test searches the tiny world; --world-config picks another: use one of them")
     if args.logs is not None and not Path(args.logs).exists():
@@ -222,7 +227,7 @@ def step_search(loop: Loop, r: int) -> dict:
             ray.shutdown()
     settings = experiment.read_run_file(exp)
     frame = trials.load_trials(exp)
-    ended = int(frame["status"].isin(["finished", "stopped", "errored"]).sum()) if "status" in frame else 0
+    ended = trials.ended(frame)
     if code != 0 or (settings.get("time_budget_s") is None and ended < settings["num_samples"]):
         raise LoopError(f"round {r}'s search ended with {ended} of {settings['num_samples']} trials (exit {code}); "
                         "rerun this command to resume it")
@@ -283,7 +288,8 @@ def step_logging(loop: Loop, r: int) -> dict:
     else:
         from sim_bridge.world import load_world
 
-        cfg = round_logging(loop.base, loop.config.baselines, loop.config.winner_arms, spec, r)
+        sessions = loop.settings["round_sessions"] or loop.base.sessions
+        cfg = round_logging(loop.base, loop.config.baselines, loop.config.winner_arms, spec, r, sessions)
         world = load_world(experiment.read_run_file(loop.exp(r))["world"])
         events = simulate_round(world, cfg, loop.dir(r) / "logging.parquet")
         record = {"source": "simulated", **dataclasses.asdict(cfg), "events": len(events)}
@@ -393,7 +399,8 @@ def run(args: argparse.Namespace) -> int:
     absolute = {k: str(Path(v).resolve()) if v is not None else None
                 for k, v in (("logs", args.logs), ("world_config", args.world_config))}
     settings = {"num_samples": args.num_samples, "time_budget_s": args.time_budget_s, **absolute,
-                "smoke_test": args.smoke_test, "seed": args.seed, "loop_config": dataclasses.asdict(config)}
+                "smoke_test": args.smoke_test, "seed": args.seed, "loop_config": dataclasses.asdict(config),
+                "round_sessions": args.round_sessions}
     base = base_logging(args.smoke_test, settings["world_config"])
     check_logging_seeds(base, args.rounds, len(confirm_sizes(args.smoke_test)))
     open_loop(out, settings)

@@ -23,11 +23,12 @@ class ServiceLogsError(SearchError):
 
 
 def round_logging(base: defaults.LoggingConfig, baselines: list[str], winner_arms: int, spec: str,
-                  r: int) -> defaults.LoggingConfig:
+                  r: int, sessions: int | None = None) -> defaults.LoggingConfig:
     """Round r's logging A/B: ``baselines`` then ``winner_arms`` arms serving ``spec``, under the
-    experiment ``<base experiment>-round-<r>``, with ``base``'s sessions and seed ``base.seed + r``."""
-    return defaults.LoggingConfig(experiment=f"{base.experiment}-round-{r}",
-                                  arms=[*baselines] + [spec] * winner_arms, sessions=base.sessions, seed=base.seed + r)
+    experiment ``<base experiment>-round-<r>``, with ``sessions`` (default ``base``'s) and seed
+    ``base.seed + r``."""
+    return defaults.LoggingConfig(experiment=f"{base.experiment}-round-{r}", arms=[*baselines] + [spec] * winner_arms,
+                                  sessions=sessions or base.sessions, seed=base.seed + r)
 
 
 def simulate_round(world, cfg: defaults.LoggingConfig, out: Path) -> pd.DataFrame:

@@ -5,7 +5,8 @@ DSSM trainable, and leaves under ``STORAGE/NAME``: Tune's experiment files (with
 event files per trial), ``trials.parquet`` and ``summary.md`` (:mod:`search.trials`) and ``best/``
 (:mod:`search.experiment`).
 ``--resume`` continues a stopped run (Ctrl-C, killed driver) without rerunning finished trials; a
-larger ``--num-samples`` extends it (:func:`raise_budget`). The console shows each trial's start and
+larger ``--num-samples`` extends it, and a search the time budget stopped goes on with a fresh budget
+(:func:`raise_budget`). The console shows each trial's start and
 epochs and a status table each time a trial ends (:mod:`search.progress`; Ray's dashboard has no
 per-trial view; per-trial curves go to TensorBoard).
 Arguments, configs, the world and the logs are all checked before Ray starts and before anything
@@ -76,7 +77,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--warm-start", default=None, metavar="EXPERIMENT_DIR",
                    help="seed the sampler with an earlier search's finished (and stopped) trials")
     p.add_argument("--time-budget-s", type=float, default=None,
-                   help="stop starting trials after this many seconds (the running ones are stopped)")
+                   help="stop the search after this many seconds (the running trials are stopped; "
+                        "--resume starts the clock again, with this value or the stored one)")
     p.add_argument("--confirm", action="store_true",
                    help="when the search ends, confirm its top 3 trials with fresh A/Bs (search.confirm)")
     return p.parse_args(argv)
@@ -148,8 +150,8 @@ def started(location: storage.Location) -> bool:
 
 
 def run_settings(args, exp_dir: Path, is_started: bool | None = None) -> dict:
-    """This run's settings; on --resume the stored ones win except the (raised) sample budget and
-    ``--max-failures`` when given. ``is_started``: whether Tune started it (default: its
+    """This run's settings; on --resume the stored ones win except the (raised) sample budget,
+    ``--time-budget-s`` and ``--max-failures`` when given. ``is_started``: whether Tune started it (default: its
     ``tuner.pkl`` is in ``exp_dir``).
 
     Paths are stored absolute, so ``--resume``, ``search.confirm`` and ``search.export`` find the
@@ -175,6 +177,8 @@ def run_settings(args, exp_dir: Path, is_started: bool | None = None) -> dict:
         experiment.stored_path(stored, key, exp_dir)
     if args.num_samples is not None:
         stored["num_samples"] = max(args.num_samples, stored["num_samples"])
+    if args.time_budget_s is not None:
+        stored["time_budget_s"] = args.time_budget_s
     if args.max_failures is not None or "max_failures" not in stored:
         stored["max_failures"] = max_failures(args)
     return stored
@@ -268,7 +272,7 @@ def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resum
     """
     location = storage.Location(Path(exp_dir), remote)
     if resume:
-        raise_budget(location.tune_path, settings["num_samples"])
+        raise_budget(location.tune_path, settings["num_samples"] + budget_cut(exp_dir, settings))
         return tune.Tuner.restore(location.tune_path, trainable=trainable, resume_unfinished=True,
                                   resume_errored=False)
     obj = objective(settings["objective"])
@@ -284,6 +288,7 @@ def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resum
     callbacks += [storage.Mirror(str(exp_dir), remote)] if remote else []
     run_config = tune.RunConfig(
         name=exp_dir.name, storage_path=location.storage_path, callbacks=callbacks,
+        stop=searcher.TimeBudget(exp_dir),  # --time-budget-s, read from search_run.json (a new one on --resume)
         # a trial that fails (its node lost) is started again, on any node, that many times
         failure_config=tune.FailureConfig(max_failures=settings.get("max_failures", 0), fail_fast=False),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1), verbose=0,  # StatusTable prints instead
@@ -293,7 +298,7 @@ def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resum
     # reuse_actors: a trial starts in the worker process the last one ended in, not a fresh one that
     # imports torch, Ray and the project again, every trial, beside a running trial (see docs/results.md)
     tune_config = tune.TuneConfig(search_alg=search_alg, scheduler=scheduler, num_samples=settings["num_samples"],
-                                  time_budget_s=settings.get("time_budget_s"), reuse_actors=True)
+                                  reuse_actors=True)
     return tune.Tuner(trainable, param_space={"seed": settings["seed"]}, tune_config=tune_config,
                       run_config=run_config)
 
@@ -374,7 +379,7 @@ def _finish(exp_dir: Path, settings: dict, location: storage.Location) -> int:
                                        header=f"Experiment `{exp_dir}`; "
                                        f"{formatting.logs_text(settings['logs'], settings.get('logs_arms'))}.\n")
     print((exp_dir / experiment.SUMMARY_FILE).read_text(), flush=True)
-    done = int(frame["status"].isin(["finished", "stopped", "errored"]).sum()) if "status" in frame else 0
+    done = trials.ended(frame)
     stopped_early = done < settings["num_samples"]  # interrupted trials are left "running"/"pending"
     resume = f"python -m search.run --resume --storage-path {exp_dir.parent} --name {exp_dir.name}"
     if location.remote is not None:
@@ -409,32 +414,60 @@ def mark_interrupted(exp_dir: Path) -> None:
     failed = searcher.fail_unfinished(exp_dir)
     if failed:
         print(f"{failed} trial(s) were running when the search stopped: marked FAIL in "
-              f"{exp_dir / experiment.JOURNAL_FILE} (--resume runs them again)", flush=True)
+              f"{exp_dir / experiment.JOURNAL_FILE} (--resume runs them again, or new trials in place of those "
+              "the time budget cut short)", flush=True)
 
 
-# ---------------------------------------------------------------- --resume --num-samples N
+# ---------------------------------------------------------------- --resume: reopen the search generator
 # Tune stores the number of samples inside its search-generator state (``search_gen_state-*.json``,
-# a cloudpickled dict with ``counter``/``total_samples``/``finished``) and ``Tuner.restore`` offers no
-# way to change it. This is the one place that touches that private file; the resume test guards
-# it against Ray upgrades.
+# a cloudpickled dict with ``counter``/``total_samples``/``finished`` and the concurrency limiter's
+# ``live_trials``) and ``Tuner.restore`` offers no way to change it. When the time budget (or any
+# stop of the whole experiment) ends a search, Tune marks the generator finished and stops every
+# trial without telling the limiter, so a plain restore would create no new trial. This is the one
+# place that touches that private file; the resume tests guard it against Ray upgrades.
 
 STATE_GLOB = "search_gen_state-*.json"
+LIMITER_KEY = "name:ConcurrencyLimiter"
+
+
+def budget_cut(exp_dir: Path, settings: dict) -> int:
+    """How many trials of a budgeted run the time budget cut short (0 when ``exp_dir`` holds no Tune
+    state yet: a URI experiment whose state this machine never pulled)."""
+    if not settings.get("time_budget_s"):
+        return 0
+    try:
+        return trials.budget_cut(trials.trials_frame(exp_dir))
+    except SearchError:
+        return 0
 
 
 def raise_budget(exp_dir: str | Path, num_samples: int) -> None:
-    """Set the budget to ``num_samples`` when larger; a smaller value cannot undo created trials.
-    ``exp_dir``: the experiment's folder or URI (where Tune keeps it)."""
+    """Reopen the search generator for ``--resume``: the budget becomes ``num_samples`` when larger
+    (a smaller value cannot undo created trials; the caller adds one per trial the time budget cut
+    short), and a generator that a stop closed before it had created its trials (``--time-budget-s``)
+    creates the rest, its stopped trials no longer holding the concurrency limit. ``exp_dir``: the
+    experiment's folder or URI (where Tune keeps it)."""
     filesystem, _ = storage.resolve(str(exp_dir))
     for path in storage.files(str(exp_dir), STATE_GLOB):
         with filesystem.open_input_stream(path) as src:
             state = cloudpickle.loads(src.readall())
-        if num_samples > state["total_samples"]:
-            state["total_samples"] = num_samples
-            state["finished"] = False
-            tmp = f"{path.rsplit('/', 1)[0]}/.{path.rsplit('/', 1)[1]}.tmp{os.getpid()}"
-            with filesystem.open_output_stream(tmp) as out:
-                out.write(cloudpickle.dumps(state))
-            filesystem.move(tmp, path)
+        if not reopen(state, num_samples):
+            continue
+        tmp = f"{path.rsplit('/', 1)[0]}/.{path.rsplit('/', 1)[1]}.tmp{os.getpid()}"
+        with filesystem.open_output_stream(tmp) as out:
+            out.write(cloudpickle.dumps(state))
+        filesystem.move(tmp, path)
+
+
+def reopen(state: dict, num_samples: int) -> bool:
+    """Change a search-generator ``state`` in place as :func:`raise_budget` says; True if it changed."""
+    before = (state["total_samples"], state["finished"])
+    state["total_samples"] = max(num_samples, state["total_samples"])
+    state["finished"] = state["finished"] and state["counter"] >= state["total_samples"]
+    if before[1] and not state["finished"] and LIMITER_KEY in state:
+        # every trial was stopped with the generator: none of them is live any more
+        state[LIMITER_KEY].update(live_trials=set(), num_unfinished_live_trials=0)
+    return before != (state["total_samples"], state["finished"])
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ objective (values of another would mislead the sampler).
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import optuna
@@ -38,6 +39,7 @@ import pandas as pd
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.stopper import Stopper
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
@@ -177,6 +179,37 @@ def build_scheduler(obj: Objective, asha: AshaConfig, max_epochs: int, rungs: bo
         grace_period=min(asha.grace_period, max_epochs), reduction_factor=asha.reduction_factor,
         record=record,
     )
+
+
+class TimeBudget(Stopper):
+    """``--time-budget-s``: stop the whole search that many seconds after this driver process started
+    it. The seconds are read from the run's settings (``search_run.json`` in ``exp_dir``) at the first
+    check, so ``--resume`` gives the search its budget again, or the one ``--resume --time-budget-s``
+    sets; no budget there, no stop. (Tune's own ``time_budget_s`` keeps its spent budget in the
+    experiment state: a search it stopped would stop again at once on ``--resume``.)"""
+
+    def __init__(self, exp_dir: str | Path):
+        self.exp_dir = str(exp_dir)
+        self.deadline: float | None = None  # set by the first check, once the search has started
+
+    def __call__(self, trial_id, result) -> bool:
+        return False  # never one trial: the whole search (stop_all)
+
+    def stop_all(self) -> bool:
+        now = time.monotonic()
+        if self.deadline is None:
+            self.deadline = now + (self.seconds() or math.inf)
+        return now >= self.deadline
+
+    def seconds(self) -> float | None:
+        try:
+            return experiment.read_run_file(Path(self.exp_dir)).get("time_budget_s")
+        except SearchError as exc:  # the folder moved since Tune pickled this stopper
+            print(f"WARNING: no time budget: {exc}", flush=True)
+            return None
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, deadline=None)  # restored by --resume: a new clock
 
 
 def base_point(spec: dict[str, Param], flat_base: dict) -> dict | None:

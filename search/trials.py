@@ -8,15 +8,17 @@ it last reported, Unix seconds; ``node_id``: the Ray node of that report), ``che
 checkpoint folder, if any), ``path``, ``retries`` (how often Tune started it again after it failed,
 e.g. its node was lost: ``--max-failures``) and ``nodes`` (the nodes it reported from, in order,
 comma-separated).
-"stopped": the scheduler (ASHA) stopped it before its final report. "running"/"pending" after the
-run ended: it was interrupted (Ctrl-C, killed driver); ``--resume`` reruns it.
+"stopped": it ended before its final report, stopped by the scheduler (ASHA) or by the search's
+time budget. "running"/"pending" after the run ended: it was interrupted (Ctrl-C, killed driver);
+``--resume`` reruns it.
 
 ``stop_reason``, why a trial ended: from a finished trial's own final report (the training loop
 knows) ``rung_plateau`` (its rung lift stopped improving), ``early_stopping`` (its validation loss
 did not beat the best by ``train.min_delta`` for ``train.patience`` epochs) or ``max_epochs`` (it
 ran to ``train.max_epochs`` or the last rung); from the driver ``asha`` (listed in
-``asha_stopped.txt``) and ``error``. None for a trial that is still running or pending, or that
-``--time-budget-s`` ended (stopped, but not by ASHA).
+``asha_stopped.txt``), ``error`` and ``time_budget`` (stopped, but not by ASHA: ``--time-budget-s``
+ended the search under it; such a trial does not count towards ``--num-samples``, and ``--resume``
+starts another in its place). None for a trial that is still running or pending.
 
 Reading Tune's state unpickles files of the experiment folder: only read folders you made.
 """
@@ -129,7 +131,23 @@ def stop_reason(status: str, last: dict, asha: bool) -> str | None:
         return "error"
     if status == "finished":
         return last.get("stop_reason")  # None for a trial of a run made before stop reasons
-    return "asha" if status == "stopped" and asha else None
+    if status == "stopped":
+        return "asha" if asha else "time_budget"
+    return None
+
+
+def ended(frame: pd.DataFrame) -> int:
+    """The trials that count towards ``--num-samples``: finished, errored, or stopped by ASHA (not
+    those the time budget cut short, nor interrupted ones)."""
+    if "status" not in frame:
+        return 0
+    done = frame["status"].isin(["finished", "stopped", "errored"]) & (frame["stop_reason"] != "time_budget")
+    return int(done.sum())
+
+
+def budget_cut(frame: pd.DataFrame) -> int:
+    """The trials the time budget cut short (``--resume`` starts as many new ones)."""
+    return int((frame["stop_reason"] == "time_budget").sum()) if "stop_reason" in frame else 0
 
 
 _TUNE_STATES = {"ERROR": "errored", "RUNNING": "running", "PAUSED": "running", "PENDING": "pending"}

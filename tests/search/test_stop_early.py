@@ -5,7 +5,8 @@ Ray, Tune, the Optuna journal, trials.parquet and summary.md; not best/, there i
 Ctrl-C: the trials that were running are FAIL in the Optuna journal (none left RUNNING for
 optuna-dashboard), and ``--resume`` reruns them as new Optuna trials and completes the samples.
 ``--time-budget-s`` that ends before any trial finished: exit 2 with one line saying so, the run
-kept for ``--resume``.
+kept for ``--resume``, which gives the search its budget again and starts new trials in place of
+those the budget cut short.
 """
 from __future__ import annotations
 
@@ -119,4 +120,24 @@ def test_a_time_budget_that_ends_before_any_trial_finished_is_an_error(tmp_path)
     assert f"python -m search.run --resume --storage-path {exp.parent} --name s" in last
     assert not (exp / "best").exists()
     assert (exp / "tuner.pkl").is_file() and (exp / "search_run.json").is_file()  # resumable
+    assert not [t for t in _states(exp) if t.state == TrialState.RUNNING]
+
+
+def test_resume_after_the_time_budget_goes_on_with_a_fresh_budget(tmp_path):
+    exp = tmp_path / "runs" / "s"
+    first = _driver(tmp_path, 60.0, "--num-samples", "3", "--time-budget-s", "10")  # no trial can finish
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 2 and "no trial finished before the search stopped" in err, err[-2000:]
+    cut = pd.read_parquet(exp / "trials.parquet")
+    assert len(cut) == 2 and set(cut["stop_reason"]) == {"time_budget"}  # --max-concurrent 2
+
+    # quick trials now, and a budget of their own: three new trials take the samples' places
+    resumed = _driver(tmp_path, 0.2, "--resume", "--time-budget-s", "120")
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out[-2000:] + err[-2000:]
+    frame = pd.read_parquet(exp / "trials.parquet")
+    finished = frame[frame["status"] == "finished"]
+    assert len(finished) == 3 and not set(finished["trial_id"]) & set(cut["trial_id"])
+    assert len(frame) == 5 and (frame["stop_reason"] == "time_budget").sum() == 2
+    assert "trials ended; continue with" not in out  # the 3 samples are done
     assert not [t for t in _states(exp) if t.state == TrialState.RUNNING]
