@@ -165,6 +165,10 @@ def test_same_seed_same_logging_run(smoke_loop, tmp_path):
     cfg2 = loop_logs.round_logging(defaults.SMOKE_LOGGING, baselines, 3, record["arms"][-1], 2)
     other = loop_logs.simulate_round(world, cfg2, tmp_path / "other.parquet")
     assert len(other) != len(again) or not np.array_equal(other[C.TRACK], again[C.TRACK])  # a new seed a round
+    doubled = loop_logs.round_logging(defaults.SMOKE_LOGGING, baselines, 3, record["arms"][-1], 1,
+                                      sessions=2 * defaults.SMOKE_LOGGING.sessions)  # --round-sessions
+    more = loop_logs.simulate_round(world, doubled, tmp_path / "more.parquet")
+    assert len(sessionize(more, doubled.experiment)) == 2 * len(sessionize(again, cfg.experiment))
 
 
 def test_the_confirmation_follows_from_the_seeds(smoke_loop):
@@ -250,6 +254,10 @@ def test_a_loop_folder_is_never_overwritten_by_other_settings(smoke_loop, tmp_pa
     argv = [a if a != "1" else "2" for a in smoke_loop.argv]  # --num-samples 2
     ran = run_main("search.loop", *argv)
     assert ran.returncode == 2 and "--num-samples 1 there, 2 now" in ran.stderr
+    ran = run_main("search.loop", *smoke_loop.argv, "--round-sessions", "500")
+    assert ran.returncode == 2 and "--round-sessions null there, 500 now" in ran.stderr
+    ran = run_main("search.loop", *smoke_loop.argv, "--round-sessions", "0")
+    assert ran.returncode == 2 and "--round-sessions must be >= 1, got 0" in ran.stderr
     assert (smoke_loop.out / L.STATE_FILE).read_bytes() == before
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
