@@ -38,7 +38,7 @@ from search.experiment import (ASHA_STOPS_FILE, BEST_DIR, SUMMARY_FILE, TRIALS_F
                                read_run_file)
 from search.formatting import PROGRESS_COLUMNS, fmt, progress_cells
 
-STOP_REASONS = ("rung_plateau", "asha", "early_stopping", "max_epochs", "error")
+STOP_REASONS = ("rung_plateau", "asha", "early_stopping", "max_epochs", "error", "time_budget")
 METRICS = ("val_loss", "val_loss_rel", "train_loss", "epoch", "time_per_session", "control_time_per_session",
            "lift_vs_sticky", "lift_lower", "lift_upper", "lift_significant", "score",
            "truncated_share", "train_seconds", "stopped_early", "stop_reason", "device", "final", "training_iteration",

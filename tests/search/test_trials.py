@@ -34,9 +34,10 @@ def test_every_trial_records_why_it_ended_in_trials_parquet(tmp_path):
     trials.write_trials(_frame(), tmp_path)
     back = pd.read_parquet(tmp_path / experiment.TRIALS_FILE).set_index("trial_id")
     assert back["stop_reason"].fillna("none").to_dict() == {"a": "max_epochs", "b": "early_stopping", "c": "asha",
-                                                            "d": "none", "e": "error", "f": "none"}
+                                                            "d": "time_budget", "e": "error", "f": "none"}
     assert back.loc["c", "status"] == back.loc["d", "status"] == "stopped"
     assert set(back["stop_reason"].dropna()) <= set(trials.STOP_REASONS)
+    assert trials.ended(back) == 4 and trials.budget_cut(back) == 1  # d takes no sample; f still runs
 
 
 def test_asha_stopped_reads_the_schedulers_record(tmp_path):
@@ -49,7 +50,7 @@ def test_summary_has_the_progress_columns_and_the_stop_reasons(tmp_path):
     from search.config import objective
 
     text = trials.write_summary(_frame(), objective("score"), tmp_path).read_text()
-    assert "Stop reasons: 1 asha, 1 early_stopping, 1 max_epochs, 1 error." in text
+    assert "Stop reasons: 1 asha, 1 early_stopping, 1 max_epochs, 1 error, 1 time_budget." in text
     lines = [x for x in text.splitlines() if x.startswith("|")]
     head = [c.strip() for c in lines[0].strip("|").split("|")]
     assert head[:8] == ["trial", "state", "epochs", "rung_lift", "lift_vs_sticky [95% CI]", "serving", "val_loss",
