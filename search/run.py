@@ -277,11 +277,13 @@ def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resum
                                   resume_errored=False)
     obj = objective(settings["objective"])
     study = searcher.study_storage(exp_dir)
+    first = [searcher.base_point(spec, flatten(dataclasses.asdict(base)))]  # the seed's own configuration
     if warm is not None:
         added = searcher.seed_study(study, exp_dir.name, obj, searcher.frozen_trials(warm, spec, obj))
-        print(f"warm start: {added} trials of {settings['warm_start']} seed the sampler", flush=True)
-    search_alg = searcher.build_searcher(spec, obj, settings["seed"], settings["max_concurrent"],
-                                         start_from=searcher.base_point(spec, flatten(dataclasses.asdict(base))),
+        first.insert(0, searcher.warm_best(warm, spec, obj))  # the earlier winner, measured on these logs
+        print(f"warm start: {added} trials of {settings['warm_start']} seed the sampler"
+              + ("; its best trial's values are the first trial" if first[0] else ""), flush=True)
+    search_alg = searcher.build_searcher(spec, obj, settings["seed"], settings["max_concurrent"], start_from=first,
                                          sampler=scfg.sampler, storage=study, study_name=exp_dir.name)
     callbacks = [TBXLoggerCallback(), StatusTable(obj, started_at=settings.get("started_at"),
                                                   asha_file=exp_dir / experiment.ASHA_STOPS_FILE)]

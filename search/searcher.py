@@ -25,8 +25,9 @@ measures.
 ``--warm-start EXPERIMENT_DIR`` seeds a new study with an earlier run's trials: every finished trial
 whose sampled values all lie inside the new space becomes a COMPLETE trial (its objective value as
 measured), every trial the scheduler stopped a PRUNED one (with its last progress value), so the
-sampler starts from what the earlier run learned. The earlier run must have optimised the same
-objective (values of another would mislead the sampler).
+sampler starts from what the earlier run learned, and the earlier winner's values are the first
+trial, measured again on the new logs. The earlier run must have optimised the same objective
+(values of another would mislead the sampler).
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ from search import experiment
 from search.config import AshaConfig, Objective, SamplerConfig
 from search.errors import SearchError
 from search.space import Param, on_grid, to_optuna
-from search.trials import load_trials
+from search.trials import load_trials, ranked
 
 
 class FinalOnlyOptunaSearch(OptunaSearch):
@@ -127,17 +128,19 @@ def build_sampler(cfg: SamplerConfig, seed: int) -> optuna.samplers.BaseSampler:
 
 
 def build_searcher(spec: dict[str, Param], obj: Objective, seed: int, max_concurrent: int,
-                   start_from: dict | None = None, sampler: SamplerConfig | None = None,
+                   start_from: list[dict | None] = (), sampler: SamplerConfig | None = None,
                    storage: JournalStorage | None = None, study_name: str | None = None) -> ConcurrencyLimiter:
     """Optuna (TPE by default) behind a ConcurrencyLimiter, its study in ``storage`` when given.
 
-    ``start_from`` (the base config's values, when inside the space) is the first trial, so the
-    seed's own configuration is always measured alongside the search.
+    ``start_from``: the first trials, in order (None entries skipped): the base config's values,
+    when inside the space, so the seed's own configuration is always measured alongside the search,
+    and on a warm start the earlier run's winner (:func:`warm_best`), measured again on these logs.
     """
+    points = [p for i, p in enumerate(start_from) if p and p not in start_from[:i]]
     searcher = FinalOnlyOptunaSearch(
         space=to_optuna(spec), metric=obj.metric, mode=obj.mode, progress_key=progress_key(obj),
         sampler=build_sampler(sampler or SamplerConfig(), seed), seed=None,
-        points_to_evaluate=[start_from] if start_from else None, storage=storage, study_name=study_name,
+        points_to_evaluate=points or None, storage=storage, study_name=study_name,
     )
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
 
@@ -260,6 +263,14 @@ def frozen_trials(frame: pd.DataFrame, spec: dict[str, Param], obj: Objective) -
             value = {"values": [float(v) for v in values]} if obj.multi else {"value": float(values[0])}
             out.append(optuna.trial.create_trial(params=params, distributions=dists, **value))
     return out
+
+
+def warm_best(frame: pd.DataFrame, spec: dict[str, Param], obj: Objective) -> dict | None:
+    """The earlier run's best finished trial's values, when inside the space: the new search's first
+    trial, so a round of the feedback loop always measures the last winner on its new logs (the
+    sampler alone may never propose it again)."""
+    best = ranked(frame, obj)
+    return None if best.empty else _params(best.iloc[0], to_optuna(spec))
 
 
 def _progress(row: pd.Series, obj: Objective) -> dict[int, float]:

@@ -15,7 +15,8 @@ from search.config import SEARCH_FILE, AshaConfig, ConfigError, SamplerConfig, l
 from search.space import Param, parse_space, to_optuna
 from search.trials import pareto_mask, ranked
 from search.searcher import (FinalOnlyOptunaSearch, WarmStartError, base_point, build_sampler, build_scheduler,
-                             build_searcher, earlier_trials, frozen_trials, progress_key, seed_study, study_storage)
+                             build_searcher, earlier_trials, frozen_trials, progress_key, seed_study, study_storage,
+                             warm_best)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -135,7 +136,7 @@ def test_a_gp_search_draws_at_random_then_from_its_model():
 
 def test_the_study_lives_in_the_experiment_folder(tmp_path):
     s = build_searcher({"x": Param("uniform", low=0.0, high=1.0)}, objective("score"), seed=0, max_concurrent=2,
-                       start_from={"x": 0.25}, storage=study_storage(tmp_path), study_name="exp")
+                       start_from=[None, {"x": 0.25}], storage=study_storage(tmp_path), study_name="exp")
     s.set_search_properties(None, None, {})
     first = s.suggest("t1")
     assert first == {"x": 0.25}  # the base point first
@@ -203,6 +204,18 @@ def test_finished_become_complete_stopped_pruned_the_rest_skipped(tmp_path):
     study = optuna.load_study(study_name="new", storage=study_storage(tmp_path))
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED]
     assert study.best_value == 90.0
+
+
+def test_the_earlier_winner_is_the_first_trial_of_a_warm_start(tmp_path):
+    frame = earlier_frame()
+    assert warm_best(frame, SPEC, objective("score")) == {"model.norm": "l2", "train.lr": 1e-3, "model.dense_depth": 2}
+    frame.loc[0, "config/model.norm"] = "layernorm"  # the winner lies outside the new space: no point
+    assert warm_best(frame, SPEC, objective("score")) is None
+    best = {"model.norm": "l2", "train.lr": 1e-3, "model.dense_depth": 2}
+    s = build_searcher(SPEC, objective("score"), seed=0, max_concurrent=2, start_from=[best, best],
+                       storage=study_storage(tmp_path), study_name="exp")
+    s.set_search_properties(None, None, {})
+    assert s.suggest("t1") == best and s.suggest("t2") != best  # a duplicate point runs once
 
 
 def test_the_earlier_run_must_be_a_search_of_the_same_objective(tmp_path):
