@@ -183,7 +183,7 @@ def pooled_markdown(folders: list[Path]) -> str:
     runs = [read_effects(f) for f in folders]
     names = [n for n in SEED_PUBLISHED if any(n in r for r in runs)]
     names += sorted({n for r in runs for n in r.index} - set(names))
-    lines = [f"# Seed table pooled over {len(folders)} trainings", "",
+    lines = [f"# Seed table pooled over {len(folders)} seed-table runs", "",
              "mean_time_per_session effect % vs sticky_artist per variant, averaged over the seed-table runs "
              + ", ".join(f"`{f}`" for f in folders) + ".", "",
              "| # | variant | trainings | mean effect % [95% CI] | each training | seed's effect % [CI] "
