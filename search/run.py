@@ -6,9 +6,9 @@ event files per trial), ``trials.parquet`` and ``summary.md`` (:mod:`search.tria
 (:mod:`search.experiment`).
 ``--resume`` continues a stopped run (Ctrl-C, killed driver) without rerunning finished trials; a
 larger ``--num-samples`` extends it, and a search the time budget stopped goes on with a fresh budget
-(:func:`raise_budget`). The console shows each trial's start and
-epochs and a status table each time a trial ends (:mod:`search.progress`; Ray's dashboard has no
-per-trial view; per-trial curves go to TensorBoard).
+(:func:`raise_budget`). The console shows each trial's start and epochs and a status table each
+time a trial ends (:mod:`search.progress`; Ray's dashboard has no per-trial view; per-trial curves
+go to TensorBoard).
 Arguments, configs, the world and the logs are all checked before Ray starts and before anything
 is written; a problem is one line on stderr and exit 2 (:mod:`search.errors`).
 On a cluster (``--address``) the project reaches the workers as the job's working directory
@@ -151,8 +151,8 @@ def started(location: storage.Location) -> bool:
 
 def run_settings(args, exp_dir: Path, is_started: bool | None = None) -> dict:
     """This run's settings; on --resume the stored ones win except the (raised) sample budget,
-    ``--time-budget-s`` and ``--max-failures`` when given. ``is_started``: whether Tune started it (default: its
-    ``tuner.pkl`` is in ``exp_dir``).
+    ``--time-budget-s`` and ``--max-failures`` when given. ``is_started``: whether Tune started it
+    (default: its ``tuner.pkl`` is in ``exp_dir``).
 
     Paths are stored absolute, so ``--resume``, ``search.confirm`` and ``search.export`` find the
     same world, logs and config from any directory.
