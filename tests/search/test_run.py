@@ -163,8 +163,8 @@ def test_status_table_columns_reasons_and_best_so_far():
                   asha={"b"}, now=1000.0 + 3600)
     lines = text.splitlines()
     assert lines[0] == "trials: 2 finished, 2 stopped early, 1 errored, 1 running, 0 pending"
-    # f was stopped, but not by ASHA (e.g. the time budget): no reason
-    assert lines[1] == "stop reasons: 1 rung_plateau, 1 asha, 1 early_stopping, 1 error"
+    # f was stopped, but not by ASHA: the time budget stopped it
+    assert lines[1] == "stop reasons: 1 rung_plateau, 1 asha, 1 early_stopping, 1 error, 1 time_budget"
     assert lines[2] == ("best so far: a score 95.1 (lift +96.0 [+90.0, +101.2]), found at 12.6 min of wall time "
                         "(60.0 min elapsed)")
     assert lines[3] == "  its config: weight_decay=1e-06 lr=0.00123 min_delta=0 norm=l2"  # :.3g, not 0.0000
