@@ -346,6 +346,12 @@ def check_args(args: argparse.Namespace) -> None:
             raise ModelError(f"--{flag.replace('_', '-')} must be >= 1, got {value}")
 
 
+def print_epoch(row: dict, **_) -> None:
+    """One line per epoch (an ``on_epoch`` callback): losses, learning rate, seconds."""
+    print(f"epoch {row['epoch']:3d}  train {row['train_loss']:.5f}  val {row['val_loss']:.5f}  "
+          f"lr {row['lr']:.2e}  {row['seconds']:.1f}s", flush=True)
+
+
 def run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
     if not args.logs or not args.out:
         raise ConfigError("--logs and --out are required unless --dry-run")
@@ -361,11 +367,7 @@ def run(cfg: ExperimentConfig, args: argparse.Namespace) -> int:
     print(f"data: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test triplets, "
           f"{data.n_items} items, {len(data.user_ids)} users ({t_data:.1f}s)", flush=True)
 
-    def progress(row: dict) -> None:
-        print(f"epoch {row['epoch']:3d}  train {row['train_loss']:.5f}  val {row['val_loss']:.5f}  "
-              f"lr {row['lr']:.2e}  {row['seconds']:.1f}s", flush=True)
-
-    result = train(cfg, data, on_epoch=progress, device=args.device)
+    result = train(cfg, data, on_epoch=print_epoch, device=args.device)
     t1 = time.perf_counter()
     recs = recommend(result.model, data, k=args.k, device=args.device)
     metrics = {

@@ -32,6 +32,7 @@ from scipy import stats
 
 from model.config import load_experiment_config, read_variants
 from model.features import build_training_data
+from model.train import print_epoch
 from sim_bridge.contract import columns as C
 from sim_bridge.abtest import unpaired_ab, write_table
 from sim_bridge.contract.files import ConfigError, atomic_write_text, with_overrides
@@ -100,7 +101,8 @@ def run_variant(name: str, index: int, world: World, events: pd.DataFrame, data_
     if key not in data_cache:
         data_cache[key] = build_training_data(events, world.catalog, cfg.features)
     print(f"variant {index + 1} {name}: training (max {cfg.train.max_epochs} epochs) ...", flush=True)
-    out = run_trial(cfg, TrialInputs(world, data_cache[key], None, None), TrialSetup(), device=device)
+    out = run_trial(cfg, TrialInputs(world, data_cache[key], None, None), TrialSetup(), device=device,
+                    on_epoch=print_epoch)
     m = out.metrics
     print(f"  best val loss {m['val_loss']:.4f}, {m['epoch']} epochs, {m['train_seconds']:.1f}s", flush=True)
     table = unpaired_ab(world, out.policy, f"seed-{name}", sessions, ab_seed_base(seed, train_seed) + index, name)

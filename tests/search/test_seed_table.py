@@ -47,6 +47,13 @@ def test_markdown_beside_the_published_numbers(table_dir):
     assert "| 9 | dense_block_emb64 |" in md and "+1.64 [-3.45, +6.73] | no" in md
 
 
+def test_every_epoch_is_printed(tmp_path):
+    proc = cli("--out", str(tmp_path), "--smoke", "--sessions", "300", "--variants", "dssm")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    epochs = [line for line in proc.stdout.splitlines() if line.startswith("epoch ")]
+    assert epochs and epochs[0].split()[:2] == ["epoch", "1"] and "val" in epochs[0]
+
+
 def test_refuses_to_overwrite_without_force(table_dir):
     before = (table_dir / "seed_table.csv").read_text()
     proc = cli("--out", str(table_dir), "--smoke", "--variants", "dssm")
