@@ -5,8 +5,9 @@ trials), exports its winner (``search.export``), confirms it on fresh sessions (
 the top trial), then runs a logging A/B in which the winner's serving takes ``winner_arms`` arms
 beside the public ``baselines`` (``configs/loop.yaml``) — botify's user assignment under the
 experiment ``<experiment>-round-<r>``, the sessions of the world's logging run (its
-``LoggingConfig``; ``--round-sessions N`` for another count) and seed ``<its seed> + r`` — or, with ``--logs-from ROOT``, reads the logs
-the deployed winner wrote (``search.serve ... --log-dir ROOT/round-<r>``). The new events are
+``LoggingConfig``; ``--round-sessions N`` for another count) and seed ``<its seed> + r`` — or,
+with ``--logs-from ROOT``, reads the logs the deployed winner wrote (``search.serve ... --log-dir
+ROOT/round-<r>``). The new events are
 appended to the round's logs (simulated ones shifted to start a day after them) and round r+1
 searches on the result. Round r's search runs with ``--seed SEED + r - 1``.
 

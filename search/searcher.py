@@ -1,4 +1,5 @@
-"""Optuna behind a ConcurrencyLimiter, the ASHA scheduler, and what each objective optimises.
+"""Optuna behind a ConcurrencyLimiter, the ASHA scheduler, the time budget (:class:`TimeBudget`),
+and what each objective optimises.
 
 The sampler is TPE, multivariate (it models how the keys interact) and grouped (keys that exist
 only in some trials are modelled apart), seeded, with ``constant_liar`` so concurrent trials
