@@ -7,9 +7,9 @@ beside the public ``baselines`` (``configs/loop.yaml``) — botify's user assign
 experiment ``<experiment>-round-<r>``, the sessions of the world's logging run (its
 ``LoggingConfig``; ``--round-sessions N`` for another count) and seed ``<its seed> + r`` — or,
 with ``--logs-from ROOT``, reads the logs the deployed winner wrote (``search.serve ... --log-dir
-ROOT/round-<r>``). The new events are
-appended to the round's logs (simulated ones shifted to start a day after them) and round r+1
-searches on the result. Round r's search runs with ``--seed SEED + r - 1``.
+ROOT/round-<r>``). The new events are appended to the round's logs (simulated ones shifted to
+start a day after them) and round r+1 searches on the result. Round r's search runs with
+``--seed SEED + r - 1``.
 
 The loop folder::
 
