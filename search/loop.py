@@ -289,8 +289,8 @@ def step_logging(loop: Loop, r: int) -> dict:
     else:
         from sim_bridge.world import load_world
 
-        sessions = loop.settings["round_sessions"] or loop.base.sessions
-        cfg = round_logging(loop.base, loop.config.baselines, loop.config.winner_arms, spec, r, sessions)
+        cfg = round_logging(loop.base, loop.config.baselines, loop.config.winner_arms, spec, r,
+                            loop.settings["round_sessions"])
         world = load_world(experiment.read_run_file(loop.exp(r))["world"])
         events = simulate_round(world, cfg, loop.dir(r) / "logging.parquet")
         record = {"source": "simulated", **dataclasses.asdict(cfg), "events": len(events)}

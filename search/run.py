@@ -272,7 +272,7 @@ def make_tuner(trainable, exp_dir: Path, settings: dict, scfg, base, spec, resum
     """
     location = storage.Location(Path(exp_dir), remote)
     if resume:
-        raise_budget(location.tune_path, settings["num_samples"] + budget_cut(exp_dir, settings))
+        raise_budget(location.tune_path, settings["num_samples"] + trials_cut_by_budget(exp_dir, settings))
         return tune.Tuner.restore(location.tune_path, trainable=trainable, resume_unfinished=True,
                                   resume_errored=False)
     obj = objective(settings["objective"])
@@ -432,7 +432,7 @@ STATE_GLOB = "search_gen_state-*.json"
 LIMITER_KEY = "name:ConcurrencyLimiter"
 
 
-def budget_cut(exp_dir: Path, settings: dict) -> int:
+def trials_cut_by_budget(exp_dir: Path, settings: dict) -> int:
     """How many trials of a budgeted run the time budget cut short (0 when ``exp_dir`` holds no Tune
     state yet: a URI experiment whose state this machine never pulled)."""
     if not settings.get("time_budget_s"):

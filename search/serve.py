@@ -187,6 +187,7 @@ PROXY_PATIENCE_S = {"RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S": "60", "RAY_SERVE_PR
 # with the job (search.cluster.code_env), since other nodes need not have it.
 LOCAL_ENV = {"env_vars": {"PYTHONPATH": str(REPO)}}
 
+
 def start(config: ServiceConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, replicas: int = 1,
           cpus_per_replica: float = 1.0, address: str | None = None) -> None:
     """Start (or join) Ray and run the application on ``host:port``."""
