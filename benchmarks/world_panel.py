@@ -8,7 +8,8 @@ One world (the built-in world's hidden truth), several training logs; each row i
 ``--minutes`` and confirmed on fresh sessions (``search.confirm``'s sizes); its later rounds search
 again after a logging A/B in which the round's winner took arms beside the public baselines:
 
-  default   World v4, the built-in world: public arms at the seed's volume (1 round)
+  default   World v4, the built-in world: public arms at the seed's volume, then the loop (2 rounds:
+            round 2 searches them after one logging turn of the world's 450,000 sessions)
   public    public arms, 60,000 sessions (configs/world_public_small.yaml), then the loop (3 rounds:
             round r searches the logs after r - 1 logging turns of 240,000 sessions each)
   hidden    World v3: hidden-list logs, three of six arms read the hidden embeddings (1 round)
@@ -49,7 +50,7 @@ class Row:
 
 
 ROWS = {row.name: row for row in (
-    Row("default", "World v4 (built-in): public arms at the seed's volume, 450,000 sessions", "configs/world.yaml", 1),
+    Row("default", "World v4 (built-in): public arms at the seed's volume, 450,000 sessions", "configs/world.yaml", 2),
     Row("public", "public arms, 60,000 sessions, then the feedback loop (240,000 sessions a turn)",
         "configs/world_public_small.yaml", 3, round_sessions=240_000),
     Row("hidden", "World v3: hidden-list logs (3 of 6 arms contextual_hidden:100)", "configs/world_v3.yaml", 1),
