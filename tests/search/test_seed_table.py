@@ -140,6 +140,15 @@ def test_pool_averages_each_row_over_the_trainings(tmp_path):
     assert "with the seed's effects over these rows: +1.00" in md  # −10 < −8 < −4, the seed's order
 
 
+def test_pool_gives_the_spearman_without_row_2_beside_the_one_over_every_row(tmp_path):
+    # rows 1, 3, 4 in the seed's order; row 2 (the seed's worst) here the best
+    _write_run(tmp_path / "a", {"dssm": -9.0, "l2_normalize": 5.0, "layernorm": -5.0, "layernorm_h64_wd": -2.0})
+    proc = cli("--out", str(tmp_path / "out"), "--pool", str(tmp_path / "a"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    md = (tmp_path / "out" / "seed_table_pooled.md").read_text()
+    assert "over these rows: -0.20; without row 2 (l2_normalize): +1.00" in md  # 1 - 6·(1+9+1+1)/(4·(16-1))
+
+
 def test_pool_of_a_folder_without_a_table_is_a_clean_error(tmp_path):
     _write_run(tmp_path / "a", {"dssm": -10.0})
     proc = cli("--out", str(tmp_path / "out"), "--pool", str(tmp_path / "a"), str(tmp_path / "missing"))
