@@ -14,8 +14,8 @@ variant, so a long run leaves a partial table. Existing outputs are kept unless 
 on simulation seed ``--seed`` + 1000·N + index (fresh sessions, so trainings pool as independent
 measurements) — how far one training moves a row. ``--pool DIR DIR ...``: no training; the tables of
 several such runs averaged row by row into ``OUT/seed_table_pooled.md`` (mean effect, its CI, each
-training's effect, the Spearman correlation of the nine rows with the seed's). ``--smoke``: the
-tiny world and its logs, ``seed_table:`` of ``configs/smoke.yaml`` laid over every variant —
+training's effect, the Spearman correlation of the rows with the seed's, with and without row 2).
+``--smoke``: the tiny world and its logs, ``seed_table:`` of ``configs/smoke.yaml`` laid over every variant —
 seconds, for CI. Each variant is trained and served by :func:`search.trial.run_trial` (no rungs,
 no serving search, no paired A/B: the seed's unpaired one instead).
 """
